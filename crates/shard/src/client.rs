@@ -1,0 +1,95 @@
+//! Per-connection state: what a session knows about its client, and the
+//! small shared handle other tasks use to list or kill it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use slotway_resp::Proto;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Blob;
+
+pub type ClientId = u64;
+
+/// The part of a client other tasks can see (CLIENT LIST, CLIENT KILL,
+/// INFO clients). Updated by the session without holding any other lock.
+pub struct ClientHandle {
+    pub id: ClientId,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created_ms: u64,
+    pub last_interaction_ms: AtomicU64,
+    pub name: Mutex<Option<Bytes>>,
+    pub db: AtomicUsize,
+    pub last_cmd: Mutex<&'static str>,
+    /// Cancelled to disconnect the client (CLIENT KILL, output limits).
+    pub kill: CancellationToken,
+    /// Bytes of pub/sub messages queued for this client but not yet
+    /// written; bounded by `client-output-buffer-limit pubsub`.
+    pub pending_out: AtomicUsize,
+    pub subscriptions: AtomicUsize,
+    pub psubscriptions: AtomicUsize,
+    pub in_multi: std::sync::atomic::AtomicBool,
+    pub resp: AtomicUsize,
+}
+
+impl ClientHandle {
+    pub fn touch(&self, now_ms: u64) {
+        self.last_interaction_ms.store(now_ms, Ordering::Relaxed);
+    }
+}
+
+/// Session-local client state.
+pub struct Client {
+    pub handle: Arc<ClientHandle>,
+    pub db: usize,
+    pub proto: Proto,
+    pub authenticated: bool,
+    /// Commands queued after MULTI; `None` outside a transaction.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A queued command was refused: EXEC must abort.
+    pub multi_error: bool,
+    pub watched: Vec<(usize, Blob)>,
+    pub channels: indexmap::IndexSet<Bytes>,
+    pub patterns: indexmap::IndexSet<Bytes>,
+    /// Where published messages for this client go (its session reads the
+    /// other end).
+    pub pubsub_tx: Option<tokio::sync::mpsc::UnboundedSender<crate::pubsub::Message>>,
+}
+
+impl Client {
+    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
+        Client {
+            handle,
+            db: 0,
+            proto: Proto::Resp2,
+            authenticated,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            channels: Default::default(),
+            patterns: Default::default(),
+            pubsub_tx: None,
+        }
+    }
+
+    pub fn id(&self) -> ClientId {
+        self.handle.id
+    }
+
+    pub fn subscriber(&self) -> Option<crate::pubsub::Subscriber> {
+        Some(crate::pubsub::Subscriber { handle: self.handle.clone(), tx: self.pubsub_tx.clone()? })
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// RESP2 clients with subscriptions may only run pub/sub commands.
+    pub fn in_pubsub_mode(&self) -> bool {
+        self.proto == Proto::Resp2 && self.subscription_count() > 0
+    }
+}

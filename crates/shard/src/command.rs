@@ -1,0 +1,222 @@
+//! Commands: the context a handler runs in, the registry that maps a name
+//! to its handler, and helpers shared by every command family.
+//!
+//! A handler is a plain `fn(&mut Ctx, &[Bytes]) -> CmdResult`. It reads and
+//! writes the keyspace through [`Ctx`], writes its reply into `ctx.out`, and
+//! returns an error instead of writing one. Arity, authentication, MULTI
+//! queueing and WATCH/blocking bookkeeping are done around it by
+//! [`crate::dispatch`], so handlers only do their command's work. A handler
+//! that modifies data calls [`Ctx::dirty`]; that is what makes WATCHers
+//! abort, blocked clients wake and save rules count.
+
+pub mod connection;
+pub mod hash;
+pub mod keys;
+pub mod list;
+pub mod pubsub;
+pub mod server;
+pub mod set;
+pub mod string;
+pub mod transaction;
+pub mod zset;
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+use slotway_resp::ReplyBuf;
+use slotway_slots::commands::CommandSpec;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::{CmdError, CmdResult};
+use crate::server::Shared;
+use crate::store::{Blob, Db, Store};
+
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> CmdResult;
+
+/// A command family's entry in the registry: a name from the shared command
+/// table and the function that runs it.
+pub struct Cmd {
+    pub name: &'static str,
+    pub run: Handler,
+}
+
+/// How the command is being run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Straight from the client.
+    Normal,
+    /// Inside EXEC: blocking commands answer at once instead of blocking.
+    Exec,
+    /// Replayed for a blocked client because one of its keys got data.
+    ServeBlocked,
+}
+
+/// What the session must do after the command's reply.
+#[derive(Debug)]
+pub enum Action {
+    /// Park the client until one of `keys` is ready or the timeout passes.
+    Block { keys: Vec<Blob>, timeout: Option<Duration> },
+    /// Close the connection once the reply is written (QUIT, CLIENT KILL).
+    Close,
+    /// Stop the server (SHUTDOWN); the flag asks for a final save.
+    Shutdown { save: Option<bool> },
+}
+
+pub struct Ctx<'a> {
+    pub store: &'a mut Store,
+    pub shared: &'a Shared,
+    /// The configuration snapshot for this batch of requests.
+    pub config: &'a Config,
+    pub client: &'a mut Client,
+    pub out: &'a mut ReplyBuf,
+    /// Unix time in milliseconds, fixed for the command.
+    pub now: u64,
+    pub mode: Mode,
+    pub action: Option<Action>,
+}
+
+/// A registered command: its table entry, its handler and its counters.
+pub struct Registered {
+    pub spec: &'static CommandSpec,
+    pub run: Handler,
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub failed: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+/// Every command this server runs, by lowercase name.
+pub struct Registry {
+    map: HashMap<&'static [u8], Registered>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        let families: [&[Cmd]; 10] = [
+            connection::COMMANDS,
+            pubsub::COMMANDS,
+            transaction::COMMANDS,
+            server::COMMANDS,
+            keys::COMMANDS,
+            string::COMMANDS,
+            hash::COMMANDS,
+            list::COMMANDS,
+            set::COMMANDS,
+            zset::COMMANDS,
+        ];
+        let mut map = HashMap::new();
+        for cmd in families.into_iter().flatten() {
+            let spec = slotway_slots::commands::lookup(cmd.name.as_bytes())
+                .unwrap_or_else(|| panic!("command '{}' missing from the command table", cmd.name));
+            let reg = Registered {
+                spec,
+                run: cmd.run,
+                calls: AtomicU64::new(0),
+                usec: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+            };
+            assert!(map.insert(cmd.name.as_bytes(), reg).is_none(), "command '{}' registered twice", cmd.name);
+        }
+        Registry { map }
+    }
+
+    /// Case-insensitive lookup without allocating.
+    pub fn get(&self, name: &[u8]) -> Option<&Registered> {
+        let mut buf = [0u8; 32];
+        let lower = buf.get_mut(..name.len())?;
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.map.get(&*lower)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Registered> {
+        self.map.values()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ctx<'_> {
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.store.dbs[self.client.db]
+    }
+
+    /// Records `n` modifications (see the module doc).
+    pub fn dirty(&mut self, n: u64) {
+        self.store.dirty += n;
+    }
+
+    /// The selected database and the output buffer, borrowed apart so a
+    /// handler can read a value and write it out at once.
+    pub fn split(&mut self) -> (&mut Db, &mut ReplyBuf) {
+        (&mut self.store.dbs[self.client.db], &mut *self.out)
+    }
+
+    /// For blocking commands with nothing to return yet: block the client,
+    /// or, where blocking is not allowed (inside EXEC), reply null now.
+    pub fn block(&mut self, keys: &[Bytes], timeout: Option<Duration>) -> CmdResult {
+        match self.mode {
+            Mode::Exec => self.out.null_array(),
+            Mode::Normal | Mode::ServeBlocked => {
+                let keys = keys.iter().map(|k| Blob::from(&k[..])).collect();
+                self.action = Some(Action::Block { keys, timeout });
+            }
+        }
+        Ok(())
+    }
+}
+
+// === argument parsing helpers shared by the families ===
+
+/// An integer argument, with Redis's error for anything else.
+pub fn parse_i64(arg: &[u8]) -> Result<i64, CmdError> {
+    slotway_resp::request::parse_int(arg).ok_or(CmdError::NotInteger)
+}
+
+/// A float argument as Redis's `getLongDoubleFromObject`/`strtod` accept it:
+/// `inf`, `-inf`, `+inf`, exponents; never NaN.
+pub fn parse_f64(arg: &[u8]) -> Result<f64, CmdError> {
+    parse_float(arg).ok_or(CmdError::NotFloat)
+}
+
+pub fn parse_float(arg: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(arg).ok()?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return None;
+    }
+    let v = match s.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ if s.chars().any(|c| c.is_ascii_alphabetic() && c != 'e' && c != 'E') => return None,
+        _ => s.parse().ok()?,
+    };
+    (!v.is_nan()).then_some(v)
+}
+
+/// A BLPOP-style timeout in seconds (float), as an optional duration.
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
+    let secs = parse_float(arg).filter(|v| v.is_finite()).ok_or(CmdError::TimeoutNotFloat)?;
+    if secs < 0.0 {
+        return Err(CmdError::TimeoutNegative);
+    }
+    Ok((secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+}
+
+/// Case-insensitive match of an option argument.
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// Redis's glob matching (`*`, `?`, `[a-z]`, `[^x]`, `\` escapes), as
+/// `stringmatchlen`. Used by KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET.
+pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
+    crate::glob::matches(pattern, s, nocase)
+}

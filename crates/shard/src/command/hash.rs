@@ -1,0 +1,5 @@
+//! hash commands.
+
+use super::Cmd;
+
+pub const COMMANDS: &[Cmd] = &[];

@@ -1,0 +1,5 @@
+//! list commands.
+
+use super::Cmd;
+
+pub const COMMANDS: &[Cmd] = &[];

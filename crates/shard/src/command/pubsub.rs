@@ -1,0 +1,5 @@
+//! pubsub commands.
+
+use super::Cmd;
+
+pub const COMMANDS: &[Cmd] = &[];

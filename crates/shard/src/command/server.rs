@@ -1,0 +1,5 @@
+//! server commands.
+
+use super::Cmd;
+
+pub const COMMANDS: &[Cmd] = &[];

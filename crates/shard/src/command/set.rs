@@ -1,0 +1,5 @@
+//! set commands.
+
+use super::Cmd;
+
+pub const COMMANDS: &[Cmd] = &[];

@@ -1,0 +1,5 @@
+//! transaction commands.
+
+use super::Cmd;
+
+pub const COMMANDS: &[Cmd] = &[];

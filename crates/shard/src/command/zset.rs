@@ -1,0 +1,5 @@
+//! zset commands.
+
+use super::Cmd;
+
+pub const COMMANDS: &[Cmd] = &[];

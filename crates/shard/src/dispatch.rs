@@ -1,0 +1,171 @@
+//! Running one request: lookup, checks, MULTI queueing, the handler, and
+//! the bookkeeping after it (WATCH, blocked clients, expired keys, stats).
+//!
+//! The order of checks follows Redis's `processCommand`: unknown command,
+//! arity, authentication, pub/sub context, then MULTI queueing.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use slotway_resp::ReplyBuf;
+use slotway_slots::commands::flags;
+
+use crate::client::Client;
+use crate::command::{Ctx, Mode, Registered};
+use crate::error::CmdError;
+
+/// Runs one request from the client; the reply goes to `ctx.out`.
+pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let Some(reg) = ctx.shared.commands.get(&args[0]) else {
+        let err = unknown_command(args);
+        flag_multi_error(ctx.client);
+        ctx.out.error(&err);
+        return;
+    };
+    let spec = reg.spec;
+    if !spec.arity_ok(args.len()) {
+        reg.rejected.fetch_add(1, Ordering::Relaxed);
+        flag_multi_error(ctx.client);
+        ctx.out.error(&CmdError::Arity(spec.name.to_string()).to_string());
+        return;
+    }
+    if !ctx.client.authenticated && !spec.has(flags::NO_AUTH) {
+        reg.rejected.fetch_add(1, Ordering::Relaxed);
+        flag_multi_error(ctx.client);
+        ctx.out.error("NOAUTH Authentication required.");
+        return;
+    }
+    if ctx.client.in_pubsub_mode() && !allowed_in_pubsub(spec.name) {
+        reg.rejected.fetch_add(1, Ordering::Relaxed);
+        ctx.out.error(&format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        ));
+        return;
+    }
+    if ctx.client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        ctx.client.multi.as_mut().expect("in multi").push(args.to_vec());
+        ctx.out.simple(b"QUEUED");
+        return;
+    }
+    run(ctx, reg, args);
+}
+
+/// Runs a command that already passed the checks: the handler, then the
+/// bookkeeping. EXEC and blocked-client replays enter here.
+pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
+    let dirty_before = ctx.store.dirty;
+    let started = Instant::now();
+    let result = (reg.run)(ctx, args);
+    let usec = started.elapsed().as_micros() as u64;
+    reg.calls.fetch_add(1, Ordering::Relaxed);
+    reg.usec.fetch_add(usec, Ordering::Relaxed);
+    ctx.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = result {
+        reg.failed.fetch_add(1, Ordering::Relaxed);
+        ctx.shared.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+        ctx.out.error(&e.to_string());
+    }
+    let db = ctx.client.db;
+    if ctx.store.dirty != dirty_before {
+        for i in reg.spec.key_positions(args.len()) {
+            ctx.store.touch(db, &args[i]);
+        }
+    }
+    for d in 0..ctx.store.dbs.len() {
+        if !ctx.store.dbs[d].expired.is_empty() {
+            let expired = std::mem::take(&mut ctx.store.dbs[d].expired);
+            ctx.store.stats.expired_keys += expired.len() as u64;
+            for k in &expired {
+                ctx.store.touch(d, k);
+            }
+        }
+    }
+    if ctx.config.slowlog_log_slower_than >= 0 && usec as i64 >= ctx.config.slowlog_log_slower_than {
+        ctx.shared.slowlog_push(args, usec, ctx.client, ctx.config.slowlog_max_len);
+    }
+}
+
+fn flag_multi_error(client: &mut Client) {
+    if client.multi.is_some() {
+        client.multi_error = true;
+    }
+}
+
+fn allowed_in_pubsub(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe"
+            | "psubscribe"
+            | "unsubscribe"
+            | "punsubscribe"
+            | "ssubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
+}
+
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' `, with
+/// Redis's 128-character budget for the quoted arguments.
+fn unknown_command(args: &[Bytes]) -> String {
+    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
+    let mut shown = String::new();
+    for a in &args[1..] {
+        let room = 128usize.saturating_sub(shown.len());
+        if room == 0 {
+            break;
+        }
+        let a = String::from_utf8_lossy(&a[..a.len().min(room)]).into_owned();
+        shown.push_str(&format!("'{}' ", a));
+    }
+    format!("ERR unknown command '{}', with args beginning with: {}", name, shown)
+}
+
+/// Serves blocked clients whose keys got data, oldest first, until no key is
+/// ready. Runs under the keyspace lock right after the command that made
+/// the keys ready, so a pushed element goes to the longest waiter, as in
+/// Redis.
+pub fn serve_blocked(store: &mut crate::store::Store, shared: &crate::server::Shared) {
+    while let Some((db, key)) = store.ready.pop() {
+        for id in store.blocked_on(db, &key) {
+            let Some(w) = store.waiter(id) else { continue };
+            let (args, proto, handle) = (w.args.clone(), w.proto, w.handle.clone());
+            let Some(reg) = shared.commands.get(&args[0]) else { continue };
+            let mut client = Client::new(handle, true);
+            client.db = db;
+            client.proto = proto;
+            let mut out = ReplyBuf::new(proto);
+            let now = crate::server::unix_ms();
+            let config = shared.config.load_full();
+            let mut ctx = Ctx {
+                store,
+                shared,
+                config: &config,
+                client: &mut client,
+                out: &mut out,
+                now,
+                mode: Mode::ServeBlocked,
+                action: None,
+            };
+            run(&mut ctx, reg, &args);
+            if ctx.action.is_some() {
+                // Still nothing for this client (another waiter took it, or
+                // the key holds the wrong thing): it keeps its place.
+                continue;
+            }
+            if let Some(w) = store.unblock(id) {
+                let _ = w.tx.send(out.buf);
+            }
+        }
+    }
+}
+
+/// The reply a blocked command gives when its timeout passes.
+pub fn timeout_reply(proto: slotway_resp::Proto) -> BytesMut {
+    let mut out = ReplyBuf::new(proto);
+    out.null_array();
+    out.buf
+}

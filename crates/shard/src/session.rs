@@ -1,0 +1,302 @@
+//! One client connection, from accept to close, in one task.
+//!
+//! The loop reads what the socket has, decodes every complete request,
+//! runs them all under one acquisition of the keyspace lock, and writes the
+//! replies in one go: pipelined clients pay for the lock and the syscalls
+//! once per batch, not per command. A blocking command that must wait ends
+//! the batch: the lock is released, the client waits for its keys, and the
+//! requests behind it run afterwards, in order.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use slotway_resp::{Limits, ReplyBuf, RequestDecoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::Decoder;
+
+use crate::client::{Client, ClientHandle};
+use crate::command::{Action, Ctx, Mode};
+use crate::dispatch;
+use crate::pubsub::Message;
+use crate::server::{unix_ms, Shared};
+use crate::store::Waiter;
+
+/// Output buffers above this are released after a write instead of kept
+/// for reuse, so one huge reply does not pin memory for the connection's
+/// lifetime.
+const KEEP_OUTPUT_CAPACITY: usize = 1 << 20;
+
+pub async fn run(shared: Arc<Shared>, stream: TcpStream, handle: Arc<ClientHandle>) {
+    let mut session = Session::new(shared.clone(), handle.clone());
+    if let Err(e) = session.serve(stream).await {
+        tracing::debug!(client = handle.id, error = %e, "client connection ended");
+    }
+    session.cleanup();
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    client: Client,
+    decoder: RequestDecoder,
+    out: ReplyBuf,
+    pending: VecDeque<Vec<Bytes>>,
+    pubsub_rx: mpsc::UnboundedReceiver<Message>,
+}
+
+enum Next {
+    Continue,
+    Close,
+    Block { rx: oneshot::Receiver<BytesMut>, timeout: Option<Duration> },
+}
+
+impl Session {
+    fn new(shared: Arc<Shared>, handle: Arc<ClientHandle>) -> Self {
+        let cfg = shared.config.load();
+        let authenticated = cfg.requirepass.is_none();
+        let mut client = Client::new(handle, authenticated);
+        let (tx, pubsub_rx) = mpsc::unbounded_channel();
+        client.pubsub_tx = Some(tx);
+        let limits = Limits { max_bulk_len: cfg.proto_max_bulk_len, authenticated, ..Limits::default() };
+        Session {
+            shared,
+            client,
+            decoder: RequestDecoder::new(limits),
+            out: ReplyBuf::default(),
+            pending: VecDeque::new(),
+            pubsub_rx,
+        }
+    }
+
+    async fn serve(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
+        let mut inbuf = BytesMut::with_capacity(16 * 1024);
+        let handle = self.client.handle.clone();
+        loop {
+            let idle = self.idle_timeout();
+            tokio::select! {
+                biased;
+                _ = handle.kill.cancelled() => return Ok(()),
+                _ = self.shared.shutdown.cancelled() => return Ok(()),
+                Some(msg) = self.pubsub_rx.recv() => {
+                    self.push_message(msg);
+                    while let Ok(msg) = self.pubsub_rx.try_recv() {
+                        self.push_message(msg);
+                    }
+                    self.flush(&mut stream).await?;
+                }
+                read = stream.read_buf(&mut inbuf) => {
+                    let n = read?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    self.shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    let protocol_error = self.decode(&mut inbuf);
+                    if self.run_pending(&mut stream).await? {
+                        return Ok(());
+                    }
+                    if let Some(e) = protocol_error {
+                        self.out.error(&format!("ERR Protocol error: {e}"));
+                        self.flush(&mut stream).await?;
+                        return Ok(());
+                    }
+                    if inbuf.len() > self.shared.config.load().client_query_buffer_limit {
+                        tracing::warn!(client = handle.id, "closing client that reached max query buffer length");
+                        return Ok(());
+                    }
+                }
+                _ = sleep_or_never(idle) => return Ok(()),
+            }
+        }
+    }
+
+    /// Decodes every complete request in `inbuf` into `pending`; a protocol
+    /// error is returned after the requests before it.
+    fn decode(&mut self, inbuf: &mut BytesMut) -> Option<slotway_resp::ProtocolError> {
+        loop {
+            match self.decoder.decode(inbuf) {
+                Ok(Some(req)) => self.pending.push_back(req.args),
+                Ok(None) => return None,
+                Err(e) => return Some(e),
+            }
+        }
+    }
+
+    /// Runs queued requests in order. Returns true when the connection must
+    /// close.
+    async fn run_pending(&mut self, stream: &mut TcpStream) -> std::io::Result<bool> {
+        while !self.pending.is_empty() {
+            match self.run_batch() {
+                Next::Continue => {}
+                Next::Close => {
+                    self.flush(stream).await?;
+                    return Ok(true);
+                }
+                Next::Block { rx, timeout } => {
+                    self.flush(stream).await?;
+                    if self.wait_blocked(stream, rx, timeout).await? {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        self.flush(stream).await?;
+        Ok(false)
+    }
+
+    /// Runs requests under one lock until the queue is empty or one of them
+    /// blocks or closes the connection.
+    fn run_batch(&mut self) -> Next {
+        let shared = self.shared.clone();
+        let config = shared.config.load_full();
+        let mut store = shared.store.lock();
+        // One clock reading per batch, like Redis's cached time per event
+        // loop iteration.
+        let now = unix_ms();
+        self.client.handle.touch(now);
+        while let Some(args) = self.pending.pop_front() {
+            let mut ctx = Ctx {
+                store: &mut store,
+                shared: &shared,
+                config: &config,
+                client: &mut self.client,
+                out: &mut self.out,
+                now,
+                mode: Mode::Normal,
+                action: None,
+            };
+            dispatch::execute(&mut ctx, &args);
+            let action = ctx.action.take();
+            if !store.ready.is_empty() {
+                dispatch::serve_blocked(&mut store, &shared);
+            }
+            // AUTH and HELLO may have changed what the decoder must allow.
+            self.decoder.limits.authenticated = self.client.authenticated;
+            self.out.proto = self.client.proto;
+            match action {
+                None => {}
+                Some(Action::Close) => return Next::Close,
+                Some(Action::Shutdown { .. }) => {
+                    shared.shutdown.cancel();
+                    return Next::Close;
+                }
+                Some(Action::Block { keys, timeout }) => {
+                    let (tx, rx) = oneshot::channel();
+                    store.block(Waiter {
+                        client: self.client.id(),
+                        db: self.client.db,
+                        keys,
+                        args,
+                        proto: self.client.proto,
+                        handle: self.client.handle.clone(),
+                        tx,
+                    });
+                    return Next::Block { rx, timeout };
+                }
+            }
+        }
+        Next::Continue
+    }
+
+    /// Waits for a blocked command to be served, time out, or the client to
+    /// go away. Returns true when the connection must close.
+    async fn wait_blocked(
+        &mut self,
+        stream: &mut TcpStream,
+        mut rx: oneshot::Receiver<BytesMut>,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<bool> {
+        let handle = self.client.handle.clone();
+        let mut probe = [0u8; 1];
+        let outcome = tokio::select! {
+            served = &mut rx => served.ok(),
+            _ = sleep_or_never(timeout) => None,
+            _ = handle.kill.cancelled() => { self.unblock(); return Ok(true) }
+            _ = self.shared.shutdown.cancelled() => { self.unblock(); return Ok(true) }
+            // A blocked client sends nothing until it has its reply, so
+            // readable means closed (or a protocol violation): give up.
+            _ = stream.peek(&mut probe) => { self.unblock(); return Ok(true) }
+        };
+        let reply = match outcome {
+            Some(reply) => reply,
+            None => match self.shared.store.lock().unblock(self.client.id()) {
+                Some(_) => dispatch::timeout_reply(self.client.proto),
+                // Served in the instant between the timeout and the lock.
+                None => rx.try_recv().unwrap_or_else(|_| dispatch::timeout_reply(self.client.proto)),
+            },
+        };
+        self.out.raw(&reply);
+        self.flush(stream).await?;
+        Ok(false)
+    }
+
+    fn unblock(&mut self) {
+        self.shared.store.lock().unblock(self.client.id());
+    }
+
+    fn push_message(&mut self, msg: Message) {
+        self.client.handle.pending_out.fetch_sub(msg.size(), Ordering::Relaxed);
+        match &msg.pattern {
+            Some(p) => {
+                self.out.push(4);
+                self.out.bulk(b"pmessage");
+                self.out.bulk(p);
+            }
+            None => {
+                self.out.push(3);
+                self.out.bulk(b"message");
+            }
+        }
+        self.out.bulk(&msg.channel);
+        self.out.bulk(&msg.payload);
+    }
+
+    async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+        if self.out.buf.is_empty() {
+            return Ok(());
+        }
+        stream.write_all(&self.out.buf).await?;
+        self.shared.stats.net_output_bytes.fetch_add(self.out.buf.len() as u64, Ordering::Relaxed);
+        if self.out.buf.capacity() > KEEP_OUTPUT_CAPACITY {
+            self.out.buf = BytesMut::with_capacity(4096);
+        } else {
+            self.out.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// `timeout` closes idle clients, except subscribers and blocked ones.
+    fn idle_timeout(&self) -> Option<Duration> {
+        let secs = self.shared.config.load().timeout;
+        (secs > 0 && self.client.subscription_count() == 0).then(|| Duration::from_secs(secs))
+    }
+
+    fn cleanup(&mut self) {
+        let id = self.client.id();
+        {
+            let mut store = self.shared.store.lock();
+            store.unblock(id);
+            store.unwatch(id, &self.client.watched);
+        }
+        {
+            let mut ps = self.shared.pubsub.lock();
+            for c in &self.client.channels {
+                ps.unsubscribe(c, id);
+            }
+            for p in &self.client.patterns {
+                ps.punsubscribe(p, id);
+            }
+        }
+        self.shared.clients.lock().remove(&id);
+    }
+}
+
+async fn sleep_or_never(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

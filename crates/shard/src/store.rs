@@ -1,0 +1,172 @@
+//! The keyspace: every database, the values in them, and the bookkeeping
+//! that commands leave behind (keys to wake blocked clients on, keys that
+//! WATCHing clients care about, the change counter the save rules read).
+//!
+//! The whole [`Store`] sits behind one short-held mutex in
+//! [`crate::server::Shared`]; a session takes it once per batch of pipelined
+//! requests and never across an `.await`.
+
+pub mod db;
+pub mod value;
+pub mod zset;
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use hashbrown::{HashMap, HashSet};
+use tokio::sync::oneshot;
+
+pub use db::{Db, Entry};
+pub use value::{Blob, Value};
+
+use crate::client::ClientId;
+
+/// A client waiting in BLPOP & co. for one of `keys` to get data.
+pub struct Waiter {
+    pub client: ClientId,
+    pub db: usize,
+    pub keys: Vec<Blob>,
+    /// The blocking command, replayed when a key is ready.
+    pub args: Vec<Bytes>,
+    pub proto: slotway_resp::Proto,
+    pub handle: std::sync::Arc<crate::client::ClientHandle>,
+    /// Receives the reply once the command has been served.
+    pub tx: oneshot::Sender<bytes::BytesMut>,
+}
+
+/// Everything guarded by the keyspace lock.
+pub struct Store {
+    pub dbs: Vec<Db>,
+    /// Writes since the last successful save (`rdb_changes_since_last_save`).
+    pub dirty: u64,
+    /// (db, key) -> clients WATCHing it.
+    watched: HashMap<(usize, Blob), Vec<ClientId>>,
+    /// Clients whose WATCHed keys were touched: their EXEC fails.
+    dirty_cas: HashSet<ClientId>,
+    /// (db, key) -> clients blocked on it, first come first served.
+    blocked: HashMap<(usize, Blob), VecDeque<ClientId>>,
+    waiters: HashMap<ClientId, Waiter>,
+    /// Keys that got data while someone was blocked on them.
+    pub ready: Vec<(usize, Blob)>,
+    pub stats: StoreStats,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct StoreStats {
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub evicted_keys: u64,
+}
+
+impl Store {
+    pub fn new(databases: usize) -> Self {
+        Store {
+            dbs: (0..databases).map(|_| Db::default()).collect(),
+            dirty: 0,
+            watched: HashMap::new(),
+            dirty_cas: HashSet::new(),
+            blocked: HashMap::new(),
+            waiters: HashMap::new(),
+            ready: Vec::new(),
+            stats: StoreStats::default(),
+        }
+    }
+
+    /// A key was modified: WATCHers lose their transaction and blocked
+    /// clients get a chance to be served.
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if !self.watched.is_empty() {
+            if let Some(clients) = self.watched.get(&(db, Blob::from(key))) {
+                self.dirty_cas.extend(clients.iter().copied());
+            }
+        }
+        if !self.blocked.is_empty() && self.blocked.contains_key(&(db, Blob::from(key))) {
+            self.ready.push((db, key.into()));
+        }
+    }
+
+    /// Every key of `db` changed at once (FLUSHDB, SWAPDB, FLUSHALL).
+    pub fn touch_all(&mut self, db: Option<usize>) {
+        for ((d, _), clients) in self.watched.iter() {
+            if db.is_none_or(|x| x == *d) {
+                self.dirty_cas.extend(clients.iter().copied());
+            }
+        }
+        let keys: Vec<_> = self.blocked.keys().filter(|(d, _)| db.is_none_or(|x| x == *d)).cloned().collect();
+        self.ready.extend(keys);
+    }
+
+    pub fn watch(&mut self, client: ClientId, db: usize, key: &[u8]) {
+        let list = self.watched.entry((db, key.into())).or_default();
+        if !list.contains(&client) {
+            list.push(client);
+        }
+    }
+
+    /// Forgets `client`'s watches; `keys` are the (db, key) pairs it watched.
+    pub fn unwatch(&mut self, client: ClientId, keys: &[(usize, Blob)]) {
+        for k in keys {
+            if let Some(list) = self.watched.get_mut(k) {
+                list.retain(|c| *c != client);
+                if list.is_empty() {
+                    self.watched.remove(k);
+                }
+            }
+        }
+        self.dirty_cas.remove(&client);
+    }
+
+    pub fn is_dirty_cas(&self, client: ClientId) -> bool {
+        self.dirty_cas.contains(&client)
+    }
+
+    pub fn mark_dirty_cas(&mut self, client: ClientId) {
+        self.dirty_cas.insert(client);
+    }
+
+    /// Parks a blocked client; it is served by [`Store::take_ready`] users in
+    /// arrival order.
+    pub fn block(&mut self, w: Waiter) {
+        for k in &w.keys {
+            self.blocked.entry((w.db, k.clone())).or_default().push_back(w.client);
+        }
+        self.waiters.insert(w.client, w);
+    }
+
+    /// Removes a blocked client (timeout, disconnect, CLIENT UNBLOCK).
+    pub fn unblock(&mut self, client: ClientId) -> Option<Waiter> {
+        let w = self.waiters.remove(&client)?;
+        for k in &w.keys {
+            let slot = (w.db, k.clone());
+            if let Some(q) = self.blocked.get_mut(&slot) {
+                q.retain(|c| *c != client);
+                if q.is_empty() {
+                    self.blocked.remove(&slot);
+                }
+            }
+        }
+        Some(w)
+    }
+
+    /// The clients blocked on `key`, oldest first.
+    pub fn blocked_on(&self, db: usize, key: &[u8]) -> Vec<ClientId> {
+        self.blocked.get(&(db, Blob::from(key))).map(|q| q.iter().copied().collect()).unwrap_or_default()
+    }
+
+    pub fn waiter(&self, client: ClientId) -> Option<&Waiter> {
+        self.waiters.get(&client)
+    }
+
+    pub fn blocked_clients(&self) -> usize {
+        self.waiters.len()
+    }
+
+    pub fn is_blocked(&self, client: ClientId) -> bool {
+        self.waiters.contains_key(&client)
+    }
+
+    pub fn watched_keys(&self) -> usize {
+        self.watched.len()
+    }
+}

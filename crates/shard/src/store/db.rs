@@ -1,0 +1,436 @@
+//! One database: keys split by hash slot, with expiry.
+//!
+//! Keys live in 16384 small maps, one per hash slot, for three reasons:
+//! cluster mode asks "how many keys / which keys in slot N" and must answer
+//! without a scan; SCAN can return whole slots and so keeps Redis's promise
+//! that a key present for the whole iteration is returned; and the active
+//! expiry cycle can walk slot by slot, skipping slots with no volatile key.
+//!
+//! Expiry is lazy (every lookup checks it) plus an active cycle
+//! ([`Db::expire_cycle`]). Lazily expired keys are queued in
+//! [`Db::expired`] so the caller can count them and tell WATCHers.
+
+use std::cell::Cell;
+use std::hash::BuildHasher;
+
+use hashbrown::hash_table::Entry as Slot;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use rand::Rng;
+use slotway_slots::{key_slot, SLOTS};
+
+use std::collections::VecDeque;
+
+use super::value::{IndexMap, IndexSet};
+use super::zset::ZSet;
+use super::{Blob, Value};
+use crate::error::CmdError;
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in unix milliseconds; 0 means none.
+    pub expire: u64,
+}
+
+impl Entry {
+    pub fn new(value: Value) -> Self {
+        Entry { value, expire: 0 }
+    }
+
+    fn is_expired(&self, now: u64) -> bool {
+        self.expire != 0 && self.expire <= now
+    }
+}
+
+/// One slot's keys. A `HashTable` rather than a `HashMap` so that a lookup
+/// can inspect an entry and then either hand it out or delete it (lazy
+/// expiry) with a single probe.
+type SlotTable = HashTable<(Blob, Entry)>;
+
+#[derive(Default)]
+pub struct Db {
+    hasher: DefaultHashBuilder,
+    /// Empty until the first key arrives, so 16 idle databases cost nothing.
+    slots: Vec<SlotTable>,
+    /// Keys with an expiry, per slot.
+    volatile: Vec<u32>,
+    len: usize,
+    volatile_len: usize,
+    /// Where the active expiry cycle resumes.
+    expire_cursor: usize,
+    /// Keys removed by lazy expiry since the caller last drained this.
+    pub expired: Vec<Blob>,
+    /// Reads that found / did not find their key (INFO keyspace_hits).
+    /// Cells so a read that hands out a borrowed value can still count.
+    pub hits: Cell<u64>,
+    pub misses: Cell<u64>,
+}
+
+macro_rules! typed_access {
+    ($get:ident, $get_mut:ident, $or_new:ident, $variant:ident, $ty:ty, $new:expr) => {
+        /// The value at `key` if it has this type; WRONGTYPE otherwise.
+        /// Counts a keyspace hit or miss, as reads do.
+        pub fn $get(&mut self, key: &[u8], now: u64) -> Result<Option<&$ty>, CmdError> {
+            let found = Self::lookup(
+                &self.hasher,
+                &mut self.slots,
+                &mut self.len,
+                &mut self.volatile,
+                &mut self.volatile_len,
+                &mut self.expired,
+                key,
+                now,
+            );
+            let counter = if found.is_some() { &self.hits } else { &self.misses };
+            counter.set(counter.get() + 1);
+            match found {
+                None => Ok(None),
+                Some(Entry { value: Value::$variant(v), .. }) => Ok(Some(v)),
+                Some(_) => Err(CmdError::WrongType),
+            }
+        }
+
+        pub fn $get_mut(&mut self, key: &[u8], now: u64) -> Result<Option<&mut $ty>, CmdError> {
+            match self.get_mut(key, now) {
+                None => Ok(None),
+                Some(Entry { value: Value::$variant(v), .. }) => Ok(Some(v)),
+                Some(_) => Err(CmdError::WrongType),
+            }
+        }
+
+        /// The value at `key`, created empty when missing. A caller that
+        /// ends up adding nothing must call [`Db::drop_if_empty`].
+        pub fn $or_new(&mut self, key: &[u8], now: u64) -> Result<&mut $ty, CmdError> {
+            if !self.contains(key, now) {
+                self.insert(key, Entry::new($new));
+            }
+            match self.get_mut(key, now) {
+                Some(Entry { value: Value::$variant(v), .. }) => Ok(v),
+                _ => Err(CmdError::WrongType),
+            }
+        }
+    };
+}
+
+impl Db {
+    typed_access!(get_str, get_str_mut, str_or_new, Str, Vec<u8>, Value::Str(Vec::new()));
+    typed_access!(get_list, get_list_mut, list_or_new, List, VecDeque<Blob>, Value::List(VecDeque::new()));
+    typed_access!(get_hash, get_hash_mut, hash_or_new, Hash, IndexMap<Blob, Blob>, Value::new_hash());
+    typed_access!(get_set, get_set_mut, set_or_new, Set, IndexSet<Blob>, Value::new_set());
+    typed_access!(get_zset, get_zset_mut, zset_or_new, ZSet, ZSet, Value::new_zset());
+
+    /// Deletes `key` if it holds an empty collection: Redis never keeps one.
+    pub fn drop_if_empty(&mut self, key: &[u8]) {
+        if self.peek(key).is_some_and(|e| e.value.is_empty_collection()) {
+            self.remove(key);
+        }
+    }
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keys with an expiry set (INFO's `expires=`).
+    pub fn volatile_len(&self) -> usize {
+        self.volatile_len
+    }
+
+    fn ensure(&mut self) {
+        if self.slots.is_empty() {
+            self.slots = (0..SLOTS).map(|_| HashTable::new()).collect();
+            self.volatile = vec![0; SLOTS as usize];
+        }
+    }
+
+    fn hash(hasher: &DefaultHashBuilder, key: &[u8]) -> u64 {
+        hasher.hash_one(key)
+    }
+
+    /// The one probe behind every read: finds `key`, and deletes it instead
+    /// when it has expired. An associated function over the fields so that
+    /// callers can keep borrowing the counters.
+    #[allow(clippy::too_many_arguments)]
+    fn lookup<'a>(
+        hasher: &DefaultHashBuilder,
+        slots: &'a mut [SlotTable],
+        len: &mut usize,
+        volatile: &mut [u32],
+        volatile_len: &mut usize,
+        expired: &mut Vec<Blob>,
+        key: &[u8],
+        now: u64,
+    ) -> Option<&'a mut Entry> {
+        let slot = key_slot(key) as usize;
+        let table = slots.get_mut(slot)?;
+        match table.find_entry(Self::hash(hasher, key), |(k, _)| **k == *key) {
+            Err(_) => None,
+            Ok(occupied) if occupied.get().1.is_expired(now) => {
+                let ((k, _), _) = occupied.remove();
+                *len -= 1;
+                volatile[slot] -= 1;
+                *volatile_len -= 1;
+                expired.push(k);
+                None
+            }
+            Ok(occupied) => Some(&mut occupied.into_mut().1),
+        }
+    }
+
+    pub fn get(&mut self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.get_mut(key, now).map(|e| &*e)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        Self::lookup(
+            &self.hasher,
+            &mut self.slots,
+            &mut self.len,
+            &mut self.volatile,
+            &mut self.volatile_len,
+            &mut self.expired,
+            key,
+            now,
+        )
+    }
+
+    pub fn contains(&mut self, key: &[u8], now: u64) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    /// Looks at a key without expiring it (for SCAN filters, persistence).
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        let table = self.slots.get(key_slot(key) as usize)?;
+        table.find(Self::hash(&self.hasher, key), |(k, _)| **k == *key).map(|(_, e)| e)
+    }
+
+    /// Stores `entry` under `key`, replacing any old value and its expiry.
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        self.ensure();
+        let slot = key_slot(key) as usize;
+        let volatile = entry.expire != 0;
+        let hash = Self::hash(&self.hasher, key);
+        let hasher = &self.hasher;
+        let old = match self.slots[slot].entry(hash, |(k, _)| **k == *key, |(k, _)| Self::hash(hasher, k)) {
+            Slot::Occupied(mut o) => Some(std::mem::replace(&mut o.get_mut().1, entry)),
+            Slot::Vacant(v) => {
+                v.insert((key.into(), entry));
+                self.len += 1;
+                None
+            }
+        };
+        let was_volatile = old.as_ref().is_some_and(|e| e.expire != 0);
+        self.adjust_volatile(slot, was_volatile, volatile);
+        old
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let slot = key_slot(key) as usize;
+        let hash = Self::hash(&self.hasher, key);
+        let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
+        let ((_, e), _) = occupied.remove();
+        self.len -= 1;
+        self.adjust_volatile(slot, e.expire != 0, false);
+        Some(e)
+    }
+
+    /// Sets or clears (`at == 0`) the expiry of an existing key.
+    pub fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
+        let slot = key_slot(key) as usize;
+        let hash = Self::hash(&self.hasher, key);
+        let Some((_, e)) = self.slots.get_mut(slot).and_then(|t| t.find_mut(hash, |(k, _)| **k == *key)) else {
+            return false;
+        };
+        let was = e.expire != 0;
+        e.expire = at;
+        self.adjust_volatile(slot, was, at != 0);
+        true
+    }
+
+    fn adjust_volatile(&mut self, slot: usize, was: bool, now: bool) {
+        match (was, now) {
+            (false, true) => {
+                self.volatile[slot] += 1;
+                self.volatile_len += 1;
+            }
+            (true, false) => {
+                self.volatile[slot] -= 1;
+                self.volatile_len -= 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes every key; returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.len;
+        let (hits, misses) = (self.hits.get(), self.misses.get());
+        *self = Db { hits: Cell::new(hits), misses: Cell::new(misses), ..Db::default() };
+        n
+    }
+
+    pub fn count_in_slot(&self, slot: u16) -> usize {
+        self.slots.get(slot as usize).map_or(0, |m| m.len())
+    }
+
+    pub fn keys_in_slot(&self, slot: u16, max: usize) -> Vec<Blob> {
+        self.slots.get(slot as usize).map_or(Vec::new(), |t| t.iter().take(max).map(|(k, _)| k.clone()).collect())
+    }
+
+    /// Every live key and its entry, in slot order.
+    pub fn iter(&self, now: u64) -> impl Iterator<Item = (&Blob, &Entry)> + '_ {
+        self.slots.iter().flat_map(|t| t.iter()).filter(move |(_, e)| !e.is_expired(now)).map(|(k, e)| (k, e))
+    }
+
+    /// One SCAN step: whole slots from `cursor` (a slot number) until at
+    /// least `count` keys were visited. Returns the next cursor (0 when done)
+    /// and the live keys that pass `keep`.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        now: u64,
+        mut keep: impl FnMut(&Blob, &Entry) -> bool,
+    ) -> (u64, Vec<Blob>) {
+        let mut out = Vec::new();
+        if self.slots.is_empty() {
+            return (0, out);
+        }
+        let mut slot = cursor as usize;
+        let mut visited = 0;
+        while slot < SLOTS as usize && visited < count.max(1) {
+            for (k, e) in self.slots[slot].iter() {
+                visited += 1;
+                if !e.is_expired(now) && keep(k, e) {
+                    out.push(k.clone());
+                }
+            }
+            slot += 1;
+        }
+        (if slot >= SLOTS as usize { 0 } else { slot as u64 }, out)
+    }
+
+    /// A random live key, or `None` when the database is empty.
+    pub fn random_key(&mut self, now: u64) -> Option<Blob> {
+        let mut rng = rand::thread_rng();
+        // Bounded tries: a database full of expired keys yields None rather
+        // than spinning, as Redis gives up after a while too.
+        for _ in 0..100 {
+            if self.len == 0 {
+                return None;
+            }
+            let mut nth = rng.gen_range(0..self.len);
+            let slot = self.slots.iter().position(|m| {
+                if nth < m.len() {
+                    true
+                } else {
+                    nth -= m.len();
+                    false
+                }
+            })?;
+            let key = self.slots[slot].iter().nth(nth)?.0.clone();
+            if self.get(&key, now).is_some() {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// Active expiry: walks slots holding volatile keys from where the last
+    /// call stopped, deleting expired keys, until `budget` entries were
+    /// examined. Returns the keys it deleted.
+    pub fn expire_cycle(&mut self, now: u64, budget: usize) -> Vec<Blob> {
+        let mut removed = Vec::new();
+        if self.volatile_len == 0 {
+            return removed;
+        }
+        let mut examined = 0;
+        let mut steps = 0;
+        while examined < budget && steps < SLOTS as usize {
+            let slot = self.expire_cursor;
+            self.expire_cursor = (self.expire_cursor + 1) % SLOTS as usize;
+            steps += 1;
+            if self.volatile[slot] == 0 {
+                continue;
+            }
+            let map = &mut self.slots[slot];
+            examined += map.len();
+            let before = map.len();
+            map.retain(|(k, e)| {
+                if e.is_expired(now) {
+                    removed.push(std::mem::take(k));
+                    false
+                } else {
+                    true
+                }
+            });
+            let gone = before - map.len();
+            self.len -= gone;
+            self.volatile[slot] -= gone as u32;
+            self.volatile_len -= gone;
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Entry {
+        Entry::new(Value::Str(v.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn lazy_expiry_queues_key() {
+        let mut db = Db::default();
+        db.insert(b"a", Entry { expire: 100, ..s("1") });
+        assert_eq!(db.volatile_len(), 1);
+        assert!(db.get(b"a", 99).is_some());
+        assert!(db.get(b"a", 100).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
+        assert_eq!(db.expired, vec![Blob::from(&b"a"[..])]);
+    }
+
+    #[test]
+    fn scan_visits_every_key_once() {
+        let mut db = Db::default();
+        for i in 0..1000 {
+            db.insert(format!("k{i}").as_bytes(), s("v"));
+        }
+        let (mut cursor, mut seen) = (0, Vec::new());
+        loop {
+            let (next, keys) = db.scan(cursor, 10, 0, |_, _| true);
+            seen.extend(keys);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 1000);
+    }
+
+    #[test]
+    fn active_cycle_reclaims() {
+        let mut db = Db::default();
+        for i in 0..100 {
+            db.insert(format!("k{i}").as_bytes(), Entry { expire: 5, ..s("v") });
+        }
+        db.insert(b"keep", s("v"));
+        let mut gone = 0;
+        for _ in 0..10 {
+            gone += db.expire_cycle(10, 1000).len();
+        }
+        assert_eq!(gone, 100);
+        assert_eq!(db.len(), 1);
+        assert!(db.random_key(10).is_some());
+    }
+}
