@@ -78,7 +78,8 @@ pub struct Ctx<'a> {
     pub action: Option<Action>,
 }
 
-/// A registered command: its table entry, its handler and its counters.
+/// A registered command (or subcommand): its table entry, its handler and
+/// its counters (INFO commandstats).
 pub struct Registered {
     pub spec: &'static CommandSpec,
     pub run: Handler,
@@ -88,9 +89,34 @@ pub struct Registered {
     pub rejected: AtomicU64,
 }
 
-/// Every command this server runs, by lowercase name.
+impl Registered {
+    fn new(spec: &'static CommandSpec, run: Handler) -> Self {
+        Registered {
+            spec,
+            run,
+            calls: AtomicU64::new(0),
+            usec: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What a request names.
+pub enum Lookup<'r> {
+    Found(&'r Registered),
+    /// Not a command this server runs.
+    Unknown,
+    /// A container command (CONFIG, CLIENT...) without its subcommand.
+    MissingSubcommand(&'r Registered),
+    /// A container command with a subcommand it does not have.
+    UnknownSubcommand(&'r Registered),
+}
+
+/// Every command this server runs, by lowercase name; subcommands by
+/// `parent|sub`, sharing their container's handler.
 pub struct Registry {
-    map: HashMap<&'static [u8], Registered>,
+    map: HashMap<&'static str, Registered>,
 }
 
 impl Registry {
@@ -111,26 +137,40 @@ impl Registry {
         for cmd in families.into_iter().flatten() {
             let spec = slotway_slots::commands::lookup(cmd.name.as_bytes())
                 .unwrap_or_else(|| panic!("command '{}' missing from the command table", cmd.name));
-            let reg = Registered {
-                spec,
-                run: cmd.run,
-                calls: AtomicU64::new(0),
-                usec: AtomicU64::new(0),
-                failed: AtomicU64::new(0),
-                rejected: AtomicU64::new(0),
-            };
-            assert!(map.insert(cmd.name.as_bytes(), reg).is_none(), "command '{}' registered twice", cmd.name);
+            for sub in spec.subcommands {
+                map.insert(sub.name, Registered::new(sub, cmd.run));
+            }
+            assert!(map.insert(spec.name, Registered::new(spec, cmd.run)).is_none(), "'{}' registered twice", cmd.name);
         }
         Registry { map }
     }
 
-    /// Case-insensitive lookup without allocating.
+    /// Finds the command of a request, resolving subcommands, without
+    /// allocating.
+    pub fn find(&self, args: &[Bytes]) -> Lookup<'_> {
+        let Some(top) = self.get(&args[0]) else { return Lookup::Unknown };
+        if top.spec.subcommands.is_empty() {
+            return Lookup::Found(top);
+        }
+        let Some(sub) = args.get(1) else { return Lookup::MissingSubcommand(top) };
+        match top.spec.subcommand(sub).and_then(|s| self.map.get(s.name)) {
+            Some(r) => Lookup::Found(r),
+            None => Lookup::UnknownSubcommand(top),
+        }
+    }
+
+    /// A top-level command by name, case-insensitively.
     pub fn get(&self, name: &[u8]) -> Option<&Registered> {
         let mut buf = [0u8; 32];
         let lower = buf.get_mut(..name.len())?;
         lower.copy_from_slice(name);
         lower.make_ascii_lowercase();
-        self.map.get(&*lower)
+        self.map.get(std::str::from_utf8(lower).ok()?)
+    }
+
+    /// A command or subcommand by its table name (`config|get`).
+    pub fn by_name(&self, name: &str) -> Option<&Registered> {
+        self.map.get(name)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Registered> {

@@ -12,29 +12,27 @@ use slotway_resp::ReplyBuf;
 use slotway_slots::commands::flags;
 
 use crate::client::Client;
-use crate::command::{Ctx, Mode, Registered};
+use crate::command::{Ctx, Lookup, Mode, Registered};
 use crate::error::CmdError;
 
 /// Runs one request from the client; the reply goes to `ctx.out`.
 pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let Some(reg) = ctx.shared.commands.get(&args[0]) else {
-        let err = unknown_command(args);
-        flag_multi_error(ctx.client);
-        ctx.out.error(&err);
-        return;
+    let reg = match ctx.shared.commands.find(args) {
+        Lookup::Found(reg) => reg,
+        Lookup::MissingSubcommand(reg) => reg,
+        Lookup::Unknown => return refuse(ctx, None, &unknown_command(args)),
+        Lookup::UnknownSubcommand(reg) => {
+            let sub = String::from_utf8_lossy(&args[1][..args[1].len().min(128)]).into_owned();
+            let err = CmdError::UnknownSubcommand(sub, reg.spec.name.to_ascii_uppercase());
+            return refuse(ctx, Some(reg), &err.to_string());
+        }
     };
     let spec = reg.spec;
     if !spec.arity_ok(args.len()) {
-        reg.rejected.fetch_add(1, Ordering::Relaxed);
-        flag_multi_error(ctx.client);
-        ctx.out.error(&CmdError::Arity(spec.name.to_string()).to_string());
-        return;
+        return refuse(ctx, Some(reg), &CmdError::Arity(spec.name.to_string()).to_string());
     }
     if !ctx.client.authenticated && !spec.has(flags::NO_AUTH) {
-        reg.rejected.fetch_add(1, Ordering::Relaxed);
-        flag_multi_error(ctx.client);
-        ctx.out.error("NOAUTH Authentication required.");
-        return;
+        return refuse(ctx, Some(reg), "NOAUTH Authentication required.");
     }
     if ctx.client.in_pubsub_mode() && !allowed_in_pubsub(spec.name) {
         reg.rejected.fetch_add(1, Ordering::Relaxed);
@@ -69,7 +67,7 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
     }
     let db = ctx.client.db;
     if ctx.store.dirty != dirty_before {
-        for i in reg.spec.key_positions(args.len()) {
+        for i in reg.spec.keys(args).unwrap_or_default() {
             ctx.store.touch(db, &args[i]);
         }
     }
@@ -87,10 +85,17 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
     }
 }
 
-fn flag_multi_error(client: &mut Client) {
-    if client.multi.is_some() {
-        client.multi_error = true;
+/// Answers a request that fails the checks before its handler; inside
+/// MULTI that also dooms the transaction.
+fn refuse(ctx: &mut Ctx<'_>, reg: Option<&Registered>, err: &str) {
+    if let Some(reg) = reg {
+        reg.rejected.fetch_add(1, Ordering::Relaxed);
     }
+    if ctx.client.multi.is_some() {
+        ctx.client.multi_error = true;
+    }
+    ctx.shared.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+    ctx.out.error(err);
 }
 
 fn allowed_in_pubsub(name: &str) -> bool {
@@ -133,7 +138,7 @@ pub fn serve_blocked(store: &mut crate::store::Store, shared: &crate::server::Sh
         for id in store.blocked_on(db, &key) {
             let Some(w) = store.waiter(id) else { continue };
             let (args, proto, handle) = (w.args.clone(), w.proto, w.handle.clone());
-            let Some(reg) = shared.commands.get(&args[0]) else { continue };
+            let Lookup::Found(reg) = shared.commands.find(&args) else { continue };
             let mut client = Client::new(handle, true);
             client.db = db;
             client.proto = proto;

@@ -6,6 +6,7 @@
 //! every Redis 7.0 command: arity, flags and where its keys sit.
 
 pub mod commands;
+mod table;
 
 /// The number of hash slots in a Redis Cluster.
 pub const SLOTS: u16 = 16384;
