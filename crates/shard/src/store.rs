@@ -17,7 +17,7 @@ use hashbrown::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
 pub use db::{Db, Entry};
-pub use value::{Blob, Value};
+pub use value::{Blob, Str, Value};
 
 use crate::client::ClientId;
 

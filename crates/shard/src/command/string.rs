@@ -16,7 +16,7 @@ fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    ctx.db().insert(&args[1], Entry::new(Value::Str(args[2].to_vec())));
+    ctx.db().insert(&args[1], Entry::new(Value::Str(args[2][..].into())));
     ctx.dirty(1);
     ctx.out.ok();
     Ok(())

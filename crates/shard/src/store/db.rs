@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 
 use super::value::{IndexMap, IndexSet};
 use super::zset::ZSet;
-use super::{Blob, Value};
+use super::{Blob, Str, Value};
 use crate::error::CmdError;
 
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ macro_rules! typed_access {
 }
 
 impl Db {
-    typed_access!(get_str, get_str_mut, str_or_new, Str, Vec<u8>, Value::Str(Vec::new()));
+    typed_access!(get_str, get_str_mut, str_or_new, Str, Str, Value::Str(Str::default()));
     typed_access!(get_list, get_list_mut, list_or_new, List, VecDeque<Blob>, Value::List(VecDeque::new()));
     typed_access!(get_hash, get_hash_mut, hash_or_new, Hash, IndexMap<Blob, Blob>, Value::new_hash());
     typed_access!(get_set, get_set_mut, set_or_new, Set, IndexSet<Blob>, Value::new_set());
@@ -383,7 +383,7 @@ mod tests {
     use super::*;
 
     fn s(v: &str) -> Entry {
-        Entry::new(Value::Str(v.as_bytes().to_vec()))
+        Entry::new(Value::Str(v.as_bytes().into()))
     }
 
     #[test]

@@ -22,10 +22,45 @@ pub const COMPACT_VALUE_BYTES: usize = 64;
 pub const SET_INTSET_ENTRIES: usize = 512;
 pub const ZSET_COMPACT_ENTRIES: usize = 128;
 
+/// A string value. Read it as a byte slice (`Deref`); change it in place
+/// through [`Str::make_mut`]. The representation is private so that it can
+/// be made compact without touching the commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Str(Vec<u8>);
+
+impl Str {
+    /// The bytes as a growable buffer (APPEND, SETRANGE, SETBIT).
+    pub fn make_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+
+    pub fn into_vec(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Str {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&[u8]> for Str {
+    fn from(b: &[u8]) -> Str {
+        Str(b.to_vec())
+    }
+}
+
+impl From<Vec<u8>> for Str {
+    fn from(v: Vec<u8>) -> Str {
+        Str(v)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Value {
-    /// Strings grow in place (APPEND, SETRANGE), hence a `Vec`.
-    Str(Vec<u8>),
+    Str(Str),
     List(VecDeque<Blob>),
     /// Insertion-ordered: small Redis hashes reply in insertion order.
     Hash(Box<IndexMap<Blob, Blob>>),
