@@ -24,7 +24,7 @@ pub mod reply;
 pub mod request;
 
 pub use error::ProtocolError;
-pub use frame::{Frame, FrameCodec};
+pub use frame::{frame_len, Frame, FrameCodec, FrameLimits};
 pub use inline::split_args;
 pub use reply::{Proto, ReplyBuf};
 pub use request::{Limits, Request, RequestDecoder};

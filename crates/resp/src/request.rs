@@ -297,4 +297,54 @@ mod tests {
         }
         assert_eq!(parse_int(b"0"), Some(0));
     }
+
+    fn encode(args: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    use proptest::prelude::*;
+
+    fn arb_args() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..20), 1..6)
+    }
+
+    proptest! {
+        #[test]
+        fn random_input_never_panics(input in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut d = RequestDecoder::default();
+            let mut buf = BytesMut::from(&input[..]);
+            while let Ok(Some(_)) = d.decode(&mut buf) {}
+        }
+
+        #[test]
+        fn reads_exactly_one_request(a in arb_args(), b in arb_args()) {
+            let (first, second) = (encode(&a), encode(&b));
+            let mut buf = BytesMut::from(&first[..]);
+            buf.extend_from_slice(&second);
+            let mut d = RequestDecoder::default();
+            let r = d.decode(&mut buf).unwrap().unwrap();
+            prop_assert_eq!(&r.raw[..], &first[..]);
+            prop_assert_eq!(r.args.iter().map(|x| x.to_vec()).collect::<Vec<_>>(), a);
+            prop_assert_eq!(&buf[..], &second[..]);
+        }
+
+        #[test]
+        fn truncated_request_waits_then_completes(a in arb_args(), cut in 0usize..200) {
+            let full = encode(&a);
+            let cut = cut.min(full.len() - 1);
+            let mut d = RequestDecoder::default();
+            let mut buf = BytesMut::from(&full[..cut]);
+            prop_assert!(d.decode(&mut buf).unwrap().is_none());
+            buf.extend_from_slice(&full[cut..]);
+            let r = d.decode(&mut buf).unwrap().unwrap();
+            prop_assert_eq!(r.args.iter().map(|x| x.to_vec()).collect::<Vec<_>>(), a);
+            prop_assert!(buf.is_empty());
+        }
+    }
 }
