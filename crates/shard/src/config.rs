@@ -157,6 +157,15 @@ impl Config {
 
     /// `client-output-buffer-limit <class> <hard> <soft> <seconds> ...`.
     fn apply_output_limits(&mut self, args: &[String]) -> Result<(), String> {
+        // `--client-output-buffer-limit "pubsub 1mb 512kb 60"` arrives as one
+        // argument; Redis splits it, as CONFIG SET does.
+        let split: Vec<String>;
+        let args = if args.len() == 1 {
+            split = args[0].split_whitespace().map(str::to_string).collect();
+            &split[..]
+        } else {
+            args
+        };
         if args.is_empty() || args.len() % 4 != 0 {
             return Err("Wrong number of arguments in buffer limit configuration.".into());
         }
