@@ -144,7 +144,9 @@ impl Config {
             "pidfile" => self.pidfile = one()?.into(),
             "logfile" => self.logfile = one()?.into(),
             "dir" => self.dir = one()?.into(),
-            "maxclients" => self.maxclients = one()?.parse().map_err(|_| "argument couldn't be parsed into an integer")?,
+            "maxclients" => {
+                self.maxclients = one()?.parse().map_err(|_| "argument couldn't be parsed into an integer")?
+            }
             "timeout" => self.timeout = one()?.parse().map_err(|_| "argument couldn't be parsed into an integer")?,
             "client-query-buffer-limit" => {
                 self.client_query_buffer_limit = memory(one()?).ok_or("argument must be a memory value")?

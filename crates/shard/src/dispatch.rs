@@ -45,10 +45,12 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ));
         return;
     }
-    if ctx.client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
-        ctx.client.multi.as_mut().expect("in multi").push(args.to_vec());
-        ctx.out.simple(b"QUEUED");
-        return;
+    if !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        if let Some(queue) = ctx.client.multi.as_mut() {
+            queue.push(args.to_vec());
+            ctx.out.simple(b"QUEUED");
+            return;
+        }
     }
     run(ctx, reg, args);
 }

@@ -110,7 +110,7 @@ impl Store {
             if db.is_some_and(|x| x != *d) {
                 continue;
             }
-            if !self.dbs.get(*d).is_some_and(|x| x.peek(key).is_some()) {
+            if self.dbs.get(*d).is_none_or(|x| x.peek(key).is_none()) {
                 continue;
             }
             for w in watchers.iter_mut() {

@@ -318,8 +318,7 @@ mod tests {
 
     #[test]
     fn subscriber_over_hard_limit_is_killed() {
-        let mut cfg = crate::config::Config::default();
-        cfg.pubsub_limit = (1000, 0, 0);
+        let cfg = crate::config::Config { pubsub_limit: (1000, 0, 0), ..Default::default() };
         let mut t = TestServer::with_config(cfg);
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let sub = t.shared.new_client("127.0.0.1:2".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
