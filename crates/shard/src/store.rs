@@ -104,13 +104,16 @@ impl Store {
 
     /// Every key of `db` (all databases for `None`) is about to go at once
     /// (FLUSHDB, FLUSHALL). Call before clearing: like Redis, only watched
-    /// keys that exist abort their transactions.
+    /// keys that exist abort their transactions. (Called on an already
+    /// empty database it aborts every watcher of it, so calling it late
+    /// errs on the safe side.)
     pub fn touch_all(&mut self, db: Option<usize>) {
         for ((d, key), watchers) in self.watched.iter_mut() {
             if db.is_some_and(|x| x != *d) {
                 continue;
             }
-            if self.dbs.get(*d).is_none_or(|x| x.peek(key).is_none()) {
+            let Some(x) = self.dbs.get(*d) else { continue };
+            if !x.is_empty() && x.peek(key).is_none() {
                 continue;
             }
             for w in watchers.iter_mut() {

@@ -191,6 +191,7 @@ mod tests {
         t.cmd("MULTI");
         assert_eq!(t.cmd("EXEC"), "*0\r\n");
         // A flush aborts only watchers of keys that existed.
+        t.cmd("SET other v");
         t.cmd("WATCH nokey");
         t.shared.store.lock().touch_all(Some(0));
         t.cmd("MULTI");
