@@ -34,6 +34,10 @@ pub struct ClientHandle {
     pub psubscriptions: AtomicUsize,
     pub in_multi: std::sync::atomic::AtomicBool,
     pub resp: AtomicUsize,
+    pub ssubscriptions: AtomicUsize,
+    /// When the client went over its output buffer soft limit (unix ms,
+    /// 0 = under it).
+    pub obuf_soft_since: AtomicU64,
 }
 
 impl ClientHandle {
@@ -55,6 +59,7 @@ pub struct Client {
     pub watched: Vec<(usize, Blob)>,
     pub channels: indexmap::IndexSet<Bytes>,
     pub patterns: indexmap::IndexSet<Bytes>,
+    pub shard_channels: indexmap::IndexSet<Bytes>,
     /// Where published messages for this client go (its session reads the
     /// other end).
     pub pubsub_tx: Option<tokio::sync::mpsc::UnboundedSender<crate::pubsub::Message>>,
@@ -72,6 +77,7 @@ impl Client {
             watched: Vec::new(),
             channels: Default::default(),
             patterns: Default::default(),
+            shard_channels: Default::default(),
             pubsub_tx: None,
         }
     }
@@ -84,12 +90,19 @@ impl Client {
         Some(crate::pubsub::Subscriber { handle: self.handle.clone(), tx: self.pubsub_tx.clone()? })
     }
 
+    /// Channels and patterns: the count (P)SUBSCRIBE replies carry.
     pub fn subscription_count(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
 
+    /// Subscribed to anything, shard channels included (Redis's
+    /// `CLIENT_PUBSUB` flag: pub/sub output limits, no idle timeout).
+    pub fn is_subscriber(&self) -> bool {
+        self.subscription_count() + self.shard_channels.len() > 0
+    }
+
     /// RESP2 clients with subscriptions may only run pub/sub commands.
     pub fn in_pubsub_mode(&self) -> bool {
-        self.proto == Proto::Resp2 && self.subscription_count() > 0
+        self.proto == Proto::Resp2 && self.is_subscriber()
     }
 }

@@ -39,6 +39,8 @@ pub struct Config {
     pub loglevel: String,
     /// `client-output-buffer-limit pubsub <hard> <soft> <seconds>`.
     pub pubsub_limit: (usize, usize, u64),
+    /// `client-output-buffer-limit normal <hard> <soft> <seconds>`.
+    pub normal_limit: (usize, usize, u64),
     /// Microseconds; negative disables the slow log.
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: usize,
@@ -62,6 +64,7 @@ impl Default for Config {
             dir: ".".into(),
             loglevel: "notice".into(),
             pubsub_limit: (32 * 1024 * 1024, 8 * 1024 * 1024, 60),
+            normal_limit: (0, 0, 0),
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
         }
@@ -141,8 +144,63 @@ impl Config {
             "pidfile" => self.pidfile = one()?.into(),
             "logfile" => self.logfile = one()?.into(),
             "dir" => self.dir = one()?.into(),
+            "maxclients" => {
+                self.maxclients = one()?.parse().map_err(|_| "argument couldn't be parsed into an integer")?
+            }
+            "timeout" => self.timeout = one()?.parse().map_err(|_| "argument couldn't be parsed into an integer")?,
+            "client-query-buffer-limit" => {
+                self.client_query_buffer_limit = memory(one()?).ok_or("argument must be a memory value")?
+            }
+            "client-output-buffer-limit" => self.apply_output_limits(&args[1..])?,
             _ => {}
         }
         Ok(())
     }
+
+    /// `client-output-buffer-limit <class> <hard> <soft> <seconds> ...`.
+    fn apply_output_limits(&mut self, args: &[String]) -> Result<(), String> {
+        // `--client-output-buffer-limit "pubsub 1mb 512kb 60"` arrives as one
+        // argument; Redis splits it, as CONFIG SET does.
+        let split: Vec<String>;
+        let args = if args.len() == 1 {
+            split = args[0].split_whitespace().map(str::to_string).collect();
+            &split[..]
+        } else {
+            args
+        };
+        if args.is_empty() || args.len() % 4 != 0 {
+            return Err("Wrong number of arguments in buffer limit configuration.".into());
+        }
+        for group in args.chunks(4) {
+            let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
+            let hard = memory(&group[1]).ok_or_else(bad)?;
+            let soft = memory(&group[2]).ok_or_else(bad)?;
+            let secs = group[3].parse().map_err(|_| bad())?;
+            match group[0].to_ascii_lowercase().as_str() {
+                "normal" => self.normal_limit = (hard, soft, secs),
+                "pubsub" => self.pubsub_limit = (hard, soft, secs),
+                "replica" | "slave" => {}
+                _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A memory amount as redis.conf writes it: `1k` = 1000, `1kb` = 1024, and
+/// likewise `m`/`mb`, `g`/`gb`.
+fn memory(s: &str) -> Option<usize> {
+    let lower = s.to_ascii_lowercase();
+    let units: [(&str, usize); 7] = [
+        ("kb", 1 << 10),
+        ("mb", 1 << 20),
+        ("gb", 1 << 30),
+        ("k", 1000),
+        ("m", 1000 * 1000),
+        ("g", 1000 * 1000 * 1000),
+        ("b", 1),
+    ];
+    let (digits, mul) =
+        units.iter().find_map(|(u, m)| lower.strip_suffix(u).map(|d| (d, *m))).unwrap_or((lower.as_str(), 1));
+    digits.parse::<usize>().ok()?.checked_mul(mul)
 }

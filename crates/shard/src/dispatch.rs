@@ -34,6 +34,9 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if !ctx.client.authenticated && !spec.has(flags::NO_AUTH) {
         return refuse(ctx, Some(reg), "NOAUTH Authentication required.");
     }
+    if ctx.client.multi.is_some() && spec.has(flags::NO_MULTI) {
+        return refuse(ctx, Some(reg), "ERR Command not allowed inside a transaction");
+    }
     if ctx.client.in_pubsub_mode() && !allowed_in_pubsub(spec.name) {
         reg.rejected.fetch_add(1, Ordering::Relaxed);
         ctx.out.error(&format!(
@@ -42,10 +45,12 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ));
         return;
     }
-    if ctx.client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
-        ctx.client.multi.as_mut().expect("in multi").push(args.to_vec());
-        ctx.out.simple(b"QUEUED");
-        return;
+    if !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        if let Some(queue) = ctx.client.multi.as_mut() {
+            queue.push(args.to_vec());
+            ctx.out.simple(b"QUEUED");
+            return;
+        }
     }
     run(ctx, reg, args);
 }

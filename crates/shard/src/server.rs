@@ -137,6 +137,8 @@ impl Shared {
             psubscriptions: Default::default(),
             in_multi: Default::default(),
             resp: std::sync::atomic::AtomicUsize::new(2),
+            ssubscriptions: Default::default(),
+            obuf_soft_since: Default::default(),
         });
         self.clients.lock().insert(id, handle.clone());
         handle

@@ -46,6 +46,9 @@ struct Session {
     out: ReplyBuf,
     pending: VecDeque<Vec<Bytes>>,
     pubsub_rx: mpsc::UnboundedReceiver<Message>,
+    /// Bytes of pub/sub messages moved into `out` and not yet written: they
+    /// stay counted in the handle's `pending_out` until the write is done.
+    drained: usize,
 }
 
 enum Next {
@@ -69,6 +72,7 @@ impl Session {
             out: ReplyBuf::default(),
             pending: VecDeque::new(),
             pubsub_rx,
+            drained: 0,
         }
     }
 
@@ -83,8 +87,9 @@ impl Session {
                 _ = self.shared.shutdown.cancelled() => return Ok(()),
                 Some(msg) = self.pubsub_rx.recv() => {
                     self.push_message(msg);
-                    while let Ok(msg) = self.pubsub_rx.try_recv() {
-                        self.push_message(msg);
+                    self.drain_messages();
+                    if self.over_output_limit() {
+                        return Ok(());
                     }
                     self.flush(&mut stream).await?;
                 }
@@ -129,7 +134,11 @@ impl Session {
     /// close.
     async fn run_pending(&mut self, stream: &mut TcpStream) -> std::io::Result<bool> {
         while !self.pending.is_empty() {
-            match self.run_batch() {
+            let next = self.run_batch();
+            if self.over_output_limit() {
+                return Ok(true);
+            }
+            match next {
                 Next::Continue => {}
                 Next::Close => {
                     self.flush(stream).await?;
@@ -153,6 +162,9 @@ impl Session {
         let shared = self.shared.clone();
         let config = shared.config.load_full();
         let mut store = shared.store.lock();
+        // Messages published before this batch go out before its replies;
+        // none can be published during it, since PUBLISH needs this lock.
+        self.drain_messages();
         // One clock reading per batch, like Redis's cached time per event
         // loop iteration.
         let now = unix_ms();
@@ -238,27 +250,59 @@ impl Session {
     }
 
     fn push_message(&mut self, msg: Message) {
-        self.client.handle.pending_out.fetch_sub(msg.size(), Ordering::Relaxed);
-        match &msg.pattern {
-            Some(p) => {
-                self.out.push(4);
-                self.out.bulk(b"pmessage");
-                self.out.bulk(p);
-            }
-            None => {
-                self.out.push(3);
-                self.out.bulk(b"message");
-            }
+        self.drained += msg.size();
+        msg.write(&mut self.out);
+    }
+
+    fn drain_messages(&mut self) {
+        while let Ok(msg) = self.pubsub_rx.try_recv() {
+            self.push_message(msg);
         }
-        self.out.bulk(&msg.channel);
-        self.out.bulk(&msg.payload);
+    }
+
+    /// `client-output-buffer-limit` for what this client has waiting: the
+    /// unwritten replies plus, for subscribers, the queued messages.
+    fn over_output_limit(&self) -> bool {
+        let cfg = self.shared.config.load();
+        let handle = &self.client.handle;
+        let (limit, queued) = if self.client.is_subscriber() {
+            let queued = handle.pending_out.load(Ordering::Relaxed).saturating_sub(self.drained);
+            (crate::command::pubsub::output_limit(cfg.pubsub_limit), queued)
+        } else {
+            (crate::command::pubsub::output_limit(cfg.normal_limit), 0)
+        };
+        if limit.hard == 0 && limit.soft == 0 {
+            return false;
+        }
+        let used = self.out.buf.len().saturating_add(queued);
+        if limit.exceeded(used, &handle.obuf_soft_since, unix_ms()) {
+            tracing::warn!(
+                client = handle.id,
+                used,
+                "Client scheduled to be closed ASAP for overcoming of output buffer limits."
+            );
+            handle.kill.cancel();
+            return true;
+        }
+        false
     }
 
     async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
         if self.out.buf.is_empty() {
             return Ok(());
         }
-        stream.write_all(&self.out.buf).await?;
+        // A client that stops reading must still be killable (output limits,
+        // CLIENT KILL) while its write waits.
+        let handle = self.client.handle.clone();
+        tokio::select! {
+            written = stream.write_all(&self.out.buf) => written?,
+            _ = handle.kill.cancelled() => {
+                return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "client killed"));
+            }
+        }
+        if self.drained > 0 {
+            handle.pending_out.fetch_sub(std::mem::take(&mut self.drained), Ordering::Relaxed);
+        }
         self.shared.stats.net_output_bytes.fetch_add(self.out.buf.len() as u64, Ordering::Relaxed);
         if self.out.buf.capacity() > KEEP_OUTPUT_CAPACITY {
             self.out.buf = BytesMut::with_capacity(4096);
@@ -271,7 +315,7 @@ impl Session {
     /// `timeout` closes idle clients, except subscribers and blocked ones.
     fn idle_timeout(&self) -> Option<Duration> {
         let secs = self.shared.config.load().timeout;
-        (secs > 0 && self.client.subscription_count() == 0).then(|| Duration::from_secs(secs))
+        (secs > 0 && !self.client.is_subscriber()).then(|| Duration::from_secs(secs))
     }
 
     fn cleanup(&mut self) {
@@ -284,10 +328,13 @@ impl Session {
         {
             let mut ps = self.shared.pubsub.lock();
             for c in &self.client.channels {
-                ps.unsubscribe(c, id);
+                ps.unsubscribe(c, id, false);
             }
             for p in &self.client.patterns {
                 ps.punsubscribe(p, id);
+            }
+            for c in &self.client.shard_channels {
+                ps.unsubscribe(c, id, true);
             }
         }
         self.shared.clients.lock().remove(&id);

@@ -34,13 +34,20 @@ pub struct Waiter {
     pub tx: oneshot::Sender<bytes::BytesMut>,
 }
 
+/// A client WATCHing a key.
+struct Watcher {
+    client: ClientId,
+    /// The key was already logically expired when WATCHed.
+    expired: bool,
+}
+
 /// Everything guarded by the keyspace lock.
 pub struct Store {
     pub dbs: Vec<Db>,
     /// Writes since the last successful save (`rdb_changes_since_last_save`).
     pub dirty: u64,
     /// (db, key) -> clients WATCHing it.
-    watched: HashMap<(usize, Blob), Vec<ClientId>>,
+    watched: HashMap<(usize, Blob), Vec<Watcher>>,
     /// Clients whose WATCHed keys were touched: their EXEC fails.
     dirty_cas: HashSet<ClientId>,
     /// (db, key) -> clients blocked on it, first come first served.
@@ -77,8 +84,17 @@ impl Store {
     /// clients get a chance to be served.
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         if !self.watched.is_empty() {
-            if let Some(clients) = self.watched.get(&(db, Blob::from(key))) {
-                self.dirty_cas.extend(clients.iter().copied());
+            if let Some(watchers) = self.watched.get_mut(&(db, Blob::from(key))) {
+                let gone = self.dbs.get(db).is_none_or(|d| d.peek(key).is_none());
+                for w in watchers.iter_mut() {
+                    if w.expired && gone {
+                        // Watched while already logically expired and now
+                        // deleted: no visible change, as Redis sees it.
+                        w.expired = false;
+                        continue;
+                    }
+                    self.dirty_cas.insert(w.client);
+                }
             }
         }
         if !self.blocked.is_empty() && self.blocked.contains_key(&(db, Blob::from(key))) {
@@ -86,21 +102,58 @@ impl Store {
         }
     }
 
-    /// Every key of `db` changed at once (FLUSHDB, SWAPDB, FLUSHALL).
+    /// Every key of `db` (all databases for `None`) is about to go at once
+    /// (FLUSHDB, FLUSHALL). Call before clearing: like Redis, only watched
+    /// keys that exist abort their transactions. (Called on an already
+    /// empty database it aborts every watcher of it, so calling it late
+    /// errs on the safe side.)
     pub fn touch_all(&mut self, db: Option<usize>) {
-        for ((d, _), clients) in self.watched.iter() {
-            if db.is_none_or(|x| x == *d) {
-                self.dirty_cas.extend(clients.iter().copied());
+        for ((d, key), watchers) in self.watched.iter_mut() {
+            if db.is_some_and(|x| x != *d) {
+                continue;
+            }
+            let Some(x) = self.dbs.get(*d) else { continue };
+            if !x.is_empty() && x.peek(key).is_none() {
+                continue;
+            }
+            for w in watchers.iter_mut() {
+                if w.expired {
+                    // An already expired key being flushed is no logical
+                    // change.
+                    w.expired = false;
+                } else {
+                    self.dirty_cas.insert(w.client);
+                }
             }
         }
         let keys: Vec<_> = self.blocked.keys().filter(|(d, _)| db.is_none_or(|x| x == *d)).cloned().collect();
         self.ready.extend(keys);
     }
 
-    pub fn watch(&mut self, client: ClientId, db: usize, key: &[u8]) {
+    /// Databases `a` and `b` are about to be swapped (SWAPDB): a watched key
+    /// that exists on either side changes.
+    pub fn touch_swap(&mut self, a: usize, b: usize) {
+        for ((d, key), watchers) in self.watched.iter() {
+            if *d != a && *d != b {
+                continue;
+            }
+            let other = if *d == a { b } else { a };
+            let exists = |db: usize| self.dbs.get(db).is_some_and(|x| x.peek(key).is_some());
+            if exists(*d) || exists(other) {
+                self.dirty_cas.extend(watchers.iter().map(|w| w.client));
+            }
+        }
+        let keys: Vec<_> = self.blocked.keys().filter(|(d, _)| *d == a || *d == b).cloned().collect();
+        self.ready.extend(keys);
+    }
+
+    /// WATCH: `now` tells whether the key is already logically expired, in
+    /// which case its later deletion is not a change.
+    pub fn watch(&mut self, client: ClientId, db: usize, key: &[u8], now: u64) {
+        let expired = self.dbs.get(db).and_then(|d| d.peek(key)).is_some_and(|e| e.expire != 0 && e.expire <= now);
         let list = self.watched.entry((db, key.into())).or_default();
-        if !list.contains(&client) {
-            list.push(client);
+        if !list.iter().any(|w| w.client == client) {
+            list.push(Watcher { client, expired });
         }
     }
 
@@ -108,7 +161,7 @@ impl Store {
     pub fn unwatch(&mut self, client: ClientId, keys: &[(usize, Blob)]) {
         for k in keys {
             if let Some(list) = self.watched.get_mut(k) {
-                list.retain(|c| *c != client);
+                list.retain(|w| w.client != client);
                 if list.is_empty() {
                     self.watched.remove(k);
                 }
@@ -117,8 +170,18 @@ impl Store {
         self.dirty_cas.remove(&client);
     }
 
-    pub fn is_dirty_cas(&self, client: ClientId) -> bool {
-        self.dirty_cas.contains(&client)
+    /// EXEC must fail: a watched key was touched, or one that was alive at
+    /// WATCH time has expired since (even if nobody deleted it yet).
+    pub fn is_dirty_cas(&self, client: ClientId, keys: &[(usize, Blob)], now: u64) -> bool {
+        if self.dirty_cas.contains(&client) {
+            return true;
+        }
+        keys.iter().any(|k| {
+            let was_expired =
+                self.watched.get(k).and_then(|l| l.iter().find(|w| w.client == client)).is_some_and(|w| w.expired);
+            !was_expired
+                && self.dbs.get(k.0).and_then(|d| d.peek(&k.1)).is_some_and(|e| e.expire != 0 && e.expire <= now)
+        })
     }
 
     pub fn mark_dirty_cas(&mut self, client: ClientId) {
