@@ -14,6 +14,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod string;
@@ -121,7 +122,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn new() -> Self {
-        let families: [&[Cmd]; 10] = [
+        let families: [&[Cmd]; 11] = [
             connection::COMMANDS,
             pubsub::COMMANDS,
             transaction::COMMANDS,
@@ -132,6 +133,7 @@ impl Registry {
             list::COMMANDS,
             set::COMMANDS,
             zset::COMMANDS,
+            scripting::COMMANDS,
         ];
         let mut map = HashMap::new();
         for cmd in families.into_iter().flatten() {
