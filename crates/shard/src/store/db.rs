@@ -11,6 +11,7 @@
 //! [`Db::expired`] so the caller can count them and tell WATCHers.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::hash::BuildHasher;
 
 use hashbrown::hash_table::Entry as Slot;
@@ -25,20 +26,82 @@ use super::zset::ZSet;
 use super::{Blob, Str, Value};
 use crate::error::CmdError;
 
+/// Bits of [`Entry`]'s packed word that hold the expiry (unix ms): enough
+/// for dates until 2109. Later expiries are stored as that limit.
+const EXPIRE_BITS: u32 = 42;
+const EXPIRE_MASK: u64 = (1 << EXPIRE_BITS) - 1;
+/// The access clock takes the remaining 22 bits: seconds, wrapping every
+/// ~48 days, as Redis's 24-bit LRU clock wraps.
+const LRU_MASK: u64 = (1 << (64 - EXPIRE_BITS)) - 1;
+
+/// The coarse access clock (unix seconds, masked), shared so that creating
+/// an entry needs no clock read. Refreshed by lookups and the expiry tick.
+static LRU_CLOCK: AtomicU64 = AtomicU64::new(0);
+
+/// The current access clock value.
+pub fn lru_clock() -> u64 {
+    match LRU_CLOCK.load(Ordering::Relaxed) {
+        0 => {
+            let now = crate::server::unix_ms();
+            update_lru_clock(now);
+            (now / 1000) & LRU_MASK
+        }
+        c => c,
+    }
+}
+
+/// Advances the access clock to `now_ms`; a store only once a second.
+pub fn update_lru_clock(now_ms: u64) {
+    let c = (now_ms / 1000) & LRU_MASK;
+    if LRU_CLOCK.load(Ordering::Relaxed) != c {
+        LRU_CLOCK.store(c, Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
-    /// Absolute expiry in unix milliseconds; 0 means none.
-    pub expire: u64,
+    /// Expiry (low bits, unix ms, 0 = none) and last access (high bits),
+    /// packed so that tracking idle time costs no memory per key.
+    meta: u64,
 }
 
 impl Entry {
     pub fn new(value: Value) -> Self {
-        Entry { value, expire: 0 }
+        Entry { value, meta: lru_clock() << EXPIRE_BITS }
+    }
+
+    /// The entry with an absolute expiry in unix ms (0: none). Takes the
+    /// entry by value: a stored key's expiry changes through
+    /// [`Db::set_expire`], which keeps the volatile counts right.
+    pub fn with_expire(mut self, at: u64) -> Self {
+        self.put_expire(at);
+        self
+    }
+
+    /// Absolute expiry in unix milliseconds; 0 means none.
+    pub fn expire(&self) -> u64 {
+        self.meta & EXPIRE_MASK
+    }
+
+    fn put_expire(&mut self, at: u64) {
+        self.meta = (self.meta & !EXPIRE_MASK) | at.min(EXPIRE_MASK);
+    }
+
+    /// Seconds since the key was last read or written (OBJECT IDLETIME).
+    pub fn idle_secs(&self) -> u64 {
+        let last = self.meta >> EXPIRE_BITS;
+        lru_clock().wrapping_sub(last) & LRU_MASK
+    }
+
+    /// Marks the key as just accessed.
+    pub fn touch(&mut self) {
+        self.meta = (self.meta & EXPIRE_MASK) | (lru_clock() << EXPIRE_BITS);
     }
 
     fn is_expired(&self, now: u64) -> bool {
-        self.expire != 0 && self.expire <= now
+        let at = self.expire();
+        at != 0 && at <= now
     }
 }
 
@@ -80,6 +143,7 @@ macro_rules! typed_access {
                 &mut self.expired,
                 key,
                 now,
+                true,
             );
             let counter = if found.is_some() { &self.hits } else { &self.misses };
             counter.set(counter.get() + 1);
@@ -165,6 +229,7 @@ impl Db {
         expired: &mut Vec<Blob>,
         key: &[u8],
         now: u64,
+        touch: bool,
     ) -> Option<&'a mut Entry> {
         let slot = key_slot(key) as usize;
         let table = slots.get_mut(slot)?;
@@ -178,7 +243,14 @@ impl Db {
                 expired.push(k);
                 None
             }
-            Ok(occupied) => Some(&mut occupied.into_mut().1),
+            Ok(occupied) => {
+                let e = &mut occupied.into_mut().1;
+                if touch {
+                    update_lru_clock(now);
+                    e.touch();
+                }
+                Some(e)
+            }
         }
     }
 
@@ -196,6 +268,7 @@ impl Db {
             &mut self.expired,
             key,
             now,
+            true,
         )
     }
 
@@ -213,7 +286,7 @@ impl Db {
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         self.ensure();
         let slot = key_slot(key) as usize;
-        let volatile = entry.expire != 0;
+        let volatile = entry.expire() != 0;
         let hash = Self::hash(&self.hasher, key);
         let hasher = &self.hasher;
         let old = match self.slots[slot].entry(hash, |(k, _)| **k == *key, |(k, _)| Self::hash(hasher, k)) {
@@ -224,7 +297,7 @@ impl Db {
                 None
             }
         };
-        let was_volatile = old.as_ref().is_some_and(|e| e.expire != 0);
+        let was_volatile = old.as_ref().is_some_and(|e| e.expire() != 0);
         self.adjust_volatile(slot, was_volatile, volatile);
         old
     }
@@ -235,7 +308,7 @@ impl Db {
         let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
         let ((_, e), _) = occupied.remove();
         self.len -= 1;
-        self.adjust_volatile(slot, e.expire != 0, false);
+        self.adjust_volatile(slot, e.expire() != 0, false);
         Some(e)
     }
 
@@ -246,8 +319,8 @@ impl Db {
         let Some((_, e)) = self.slots.get_mut(slot).and_then(|t| t.find_mut(hash, |(k, _)| **k == *key)) else {
             return false;
         };
-        let was = e.expire != 0;
-        e.expire = at;
+        let was = e.expire() != 0;
+        e.put_expire(at);
         self.adjust_volatile(slot, was, at != 0);
         true
     }
@@ -345,11 +418,74 @@ impl Db {
     /// call stopped, deleting expired keys, until `budget` entries were
     /// examined. Returns the keys it deleted.
     pub fn expire_cycle(&mut self, now: u64, budget: usize) -> Vec<Blob> {
-        let mut removed = Vec::new();
-        if self.volatile_len == 0 {
-            return removed;
+        self.expire_step(now, budget).0
+    }
+}
+
+/// Lookups with Redis's flavours, for the generic key commands.
+impl Db {
+    /// A read that counts a hit or miss and marks the key accessed
+    /// (`lookupKeyRead`).
+    pub fn get_read(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup_flags(key, now, true)
+    }
+
+    /// A read that counts a hit or miss but leaves the access clock alone
+    /// (`LOOKUP_NOTOUCH`: TYPE, EXISTS, TTL, OBJECT).
+    pub fn get_notouch(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup_flags(key, now, false)
+    }
+
+    fn lookup_flags(&mut self, key: &[u8], now: u64, touch: bool) -> Option<&mut Entry> {
+        let found = Self::lookup(
+            &self.hasher,
+            &mut self.slots,
+            &mut self.len,
+            &mut self.volatile,
+            &mut self.volatile_len,
+            &mut self.expired,
+            key,
+            now,
+            touch,
+        );
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.set(counter.get() + 1);
+        found
+    }
+
+    /// Deletes a live key with one probe; an expired one is reclaimed as
+    /// lazy expiry would and reported as absent.
+    pub fn delete(&mut self, key: &[u8], now: u64) -> Option<Entry> {
+        let slot = key_slot(key) as usize;
+        let hash = Self::hash(&self.hasher, key);
+        let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
+        let ((k, e), _) = occupied.remove();
+        self.len -= 1;
+        self.adjust_volatile(slot, e.expire() != 0, false);
+        if e.is_expired(now) {
+            self.expired.push(k);
+            return None;
         }
+        Some(e)
+    }
+
+    /// Empties the database and hands back its old contents, so that a
+    /// caller can free them elsewhere (FLUSHDB ASYNC). Counters stay.
+    pub fn take(&mut self) -> Db {
+        let (hits, misses) = (self.hits.get(), self.misses.get());
+        let fresh = Db { hits: Cell::new(hits), misses: Cell::new(misses), ..Db::default() };
+        std::mem::replace(self, fresh)
+    }
+
+    /// One active-expiry step like [`Db::expire_cycle`], also returning how
+    /// many entries it examined, so the caller can tell whether expired keys
+    /// are still dense and another step is worth it.
+    pub fn expire_step(&mut self, now: u64, budget: usize) -> (Vec<Blob>, usize) {
+        let mut removed = Vec::new();
         let mut examined = 0;
+        if self.volatile_len == 0 {
+            return (removed, 0);
+        }
         let mut steps = 0;
         while examined < budget && steps < SLOTS as usize {
             let slot = self.expire_cursor;
@@ -374,7 +510,7 @@ impl Db {
             self.volatile[slot] -= gone as u32;
             self.volatile_len -= gone;
         }
-        removed
+        (removed, examined)
     }
 }
 
@@ -389,7 +525,7 @@ mod tests {
     #[test]
     fn lazy_expiry_queues_key() {
         let mut db = Db::default();
-        db.insert(b"a", Entry { expire: 100, ..s("1") });
+        db.insert(b"a", s("1").with_expire(100));
         assert_eq!(db.volatile_len(), 1);
         assert!(db.get(b"a", 99).is_some());
         assert!(db.get(b"a", 100).is_none());
@@ -422,7 +558,7 @@ mod tests {
     fn active_cycle_reclaims() {
         let mut db = Db::default();
         for i in 0..100 {
-            db.insert(format!("k{i}").as_bytes(), Entry { expire: 5, ..s("v") });
+            db.insert(format!("k{i}").as_bytes(), s("v").with_expire(5));
         }
         db.insert(b"keep", s("v"));
         let mut gone = 0;
