@@ -231,6 +231,7 @@ impl Db {
         now: u64,
         touch: bool,
     ) -> Option<&'a mut Entry> {
+        update_lru_clock(now);
         let slot = key_slot(key) as usize;
         let table = slots.get_mut(slot)?;
         match table.find_entry(Self::hash(hasher, key), |(k, _)| **k == *key) {
@@ -246,7 +247,6 @@ impl Db {
             Ok(occupied) => {
                 let e = &mut occupied.into_mut().1;
                 if touch {
-                    update_lru_clock(now);
                     e.touch();
                 }
                 Some(e)
