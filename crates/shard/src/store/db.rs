@@ -569,4 +569,41 @@ mod tests {
         assert_eq!(db.len(), 1);
         assert!(db.random_key(10).is_some());
     }
+
+    #[test]
+    fn entry_does_not_grow() {
+        // Value plus one word: expiry and access clock share the word.
+        assert_eq!(std::mem::size_of::<Entry>(), std::mem::size_of::<Value>() + 8);
+        assert!(std::mem::size_of::<Entry>() <= 40, "{}", std::mem::size_of::<Entry>());
+    }
+
+    #[test]
+    fn packed_expiry_and_clock() {
+        let e = s("v").with_expire(4_102_444_800_000);
+        assert_eq!(e.expire(), 4_102_444_800_000);
+        assert_eq!(e.idle_secs(), 0);
+        let mut e = e.with_expire(0);
+        assert_eq!(e.expire(), 0);
+        e.touch();
+        assert_eq!(e.expire(), 0);
+        // Beyond the representable range the expiry saturates, never wraps.
+        assert_eq!(s("v").with_expire(u64::MAX).expire(), (1 << 42) - 1);
+        let mut db = Db::default();
+        db.insert(b"k", s("v"));
+        assert!(db.set_expire(b"k", 5000));
+        assert_eq!(db.volatile_len(), 1);
+        assert_eq!(db.peek(b"k").map(|e| e.expire()), Some(5000));
+        assert!(db.set_expire(b"k", 0));
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn delete_reclaims_expired_as_absent() {
+        let mut db = Db::default();
+        db.insert(b"a", s("1").with_expire(100));
+        assert!(db.delete(b"a", 200).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
+        assert_eq!(db.expired.len(), 1);
+    }
 }
