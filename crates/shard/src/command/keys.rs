@@ -175,7 +175,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
 fn parse_db_index(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
     let n = super::parse_i64(arg)?;
     if i32::try_from(n).is_err() {
-        return Err(CmdError::NotInteger);
+        return Err(CmdError::err("ERR value is out of range, value must between -2147483648 and 2147483647"));
     }
     usize::try_from(n).ok().filter(|&n| n < ctx.store.dbs.len()).ok_or(CmdError::DbIndex)
 }

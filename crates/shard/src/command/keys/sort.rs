@@ -50,7 +50,11 @@ fn parse(args: &[Bytes], readonly: bool) -> Result<Options<'_>, CmdError> {
             j += 1;
         } else if is(a, "by") && left >= 1 {
             o.by = Some(&args[j + 1]);
-            o.dontsort = !args[j + 1].contains(&b'*');
+            // Once a BY without `*` was seen the order stays native, even if
+            // a later BY has a pattern (Redis never clears the flag).
+            if !args[j + 1].contains(&b'*') {
+                o.dontsort = true;
+            }
             j += 1;
         } else if is(a, "get") && left >= 1 {
             o.get.push(&args[j + 1]);
