@@ -140,7 +140,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
     let (src, dst) = (&args[1], &args[2]);
     let now = ctx.now;
     let db = ctx.db();
-    if db.get_read(src, now).is_none() {
+    if db.get_write(src, now).is_none() {
         return Err(CmdError::NoSuchKey);
     }
     if src == dst {
@@ -151,7 +151,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
         }
         return Ok(());
     }
-    if nx && db.get_read(dst, now).is_some() {
+    if nx && db.get_write(dst, now).is_some() {
         ctx.out.int(0);
         return Ok(());
     }
@@ -201,15 +201,20 @@ fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::err("ERR source and destination objects are the same"));
     }
     let now = ctx.now;
-    let Some(entry) = ctx.store.dbs[src_db].get_read(key, now).map(|e| e.clone()) else {
+    if ctx.store.dbs[src_db].get_read(key, now).is_none() {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    if ctx.store.dbs[dst_db].get_write(newkey, now).is_some() && !replace {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    // Cloned only once the copy is sure to happen.
+    let Some(entry) = ctx.store.dbs[src_db].peek(key).cloned() else {
         ctx.out.int(0);
         return Ok(());
     };
     let dst = &mut ctx.store.dbs[dst_db];
-    if dst.get_notouch(newkey, now).is_some() && !replace {
-        ctx.out.int(0);
-        return Ok(());
-    }
     // A copy is a new object: its access clock starts now.
     let mut fresh = entry;
     fresh.touch();
@@ -228,7 +233,7 @@ fn move_cmd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let key = &args[1];
     let now = ctx.now;
-    if ctx.store.dbs[src_db].get_read(key, now).is_none() || ctx.store.dbs[dst_db].get_notouch(key, now).is_some() {
+    if ctx.store.dbs[src_db].get_write(key, now).is_none() || ctx.store.dbs[dst_db].get_write(key, now).is_some() {
         ctx.out.int(0);
         return Ok(());
     }

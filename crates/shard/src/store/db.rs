@@ -427,16 +427,22 @@ impl Db {
     /// A read that counts a hit or miss and marks the key accessed
     /// (`lookupKeyRead`).
     pub fn get_read(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.lookup_flags(key, now, true)
+        self.lookup_flags(key, now, true, true)
+    }
+
+    /// A lookup before a write: marks the key accessed but is no keyspace
+    /// hit or miss (`lookupKeyWrite`).
+    pub fn get_write(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup_flags(key, now, true, false)
     }
 
     /// A read that counts a hit or miss but leaves the access clock alone
     /// (`LOOKUP_NOTOUCH`: TYPE, EXISTS, TTL, OBJECT).
     pub fn get_notouch(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
-        self.lookup_flags(key, now, false)
+        self.lookup_flags(key, now, false, true)
     }
 
-    fn lookup_flags(&mut self, key: &[u8], now: u64, touch: bool) -> Option<&mut Entry> {
+    fn lookup_flags(&mut self, key: &[u8], now: u64, touch: bool, count: bool) -> Option<&mut Entry> {
         let found = Self::lookup(
             &self.hasher,
             &mut self.slots,
@@ -448,8 +454,10 @@ impl Db {
             now,
             touch,
         );
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
-        counter.set(counter.get() + 1);
+        if count {
+            let counter = if found.is_some() { &self.hits } else { &self.misses };
+            counter.set(counter.get() + 1);
+        }
         found
     }
 

@@ -74,7 +74,7 @@ fn set_expire(ctx: &mut Ctx<'_>, args: &[Bytes], base: u64, unit: Unit, name: &s
     let when = when.checked_add(base).ok_or_else(invalid)?;
     let now = ctx.now;
     let db = ctx.db();
-    let Some(entry) = db.get_read(&args[1], now) else {
+    let Some(entry) = db.get_write(&args[1], now) else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -138,7 +138,7 @@ pub fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let db = ctx.db();
-    let had = db.get_read(&args[1], now).is_some_and(|e| e.expire() != 0);
+    let had = db.get_write(&args[1], now).is_some_and(|e| e.expire() != 0);
     if had {
         db.set_expire(&args[1], 0);
         ctx.dirty(1);

@@ -109,4 +109,17 @@ mod tests {
         t.cmd("GET s");
         assert_eq!(t.cmd("OBJECT IDLETIME s"), ":0\r\n");
     }
+
+    #[test]
+    fn resp3_nulls() {
+        let mut t = TestServer::new();
+        t.client.proto = slotway_resp::Proto::Resp3;
+        assert_eq!(t.cmd("OBJECT ENCODING nokey"), "_\r\n");
+        assert_eq!(t.cmd("RANDOMKEY"), "_\r\n");
+        t.cmd("SET a 1");
+        assert_eq!(t.cmd("SORT nokey BY nosort"), "*0\r\n");
+        let v = crate::store::Value::List([b"1"[..].into()].into_iter().collect());
+        t.shared.store.lock().dbs[0].insert(b"l", crate::store::Entry::new(v));
+        assert_eq!(t.cmd("SORT l GET nokey_* GET #"), "*2\r\n_\r\n$1\r\n1\r\n");
+    }
 }
