@@ -31,7 +31,8 @@ struct Options<'a> {
 }
 
 fn parse(args: &[Bytes], readonly: bool) -> Result<Options<'_>, CmdError> {
-    let mut o = Options { desc: false, alpha: false, limit: (0, -1), store: None, by: None, dontsort: false, get: vec![] };
+    let mut o =
+        Options { desc: false, alpha: false, limit: (0, -1), store: None, by: None, dontsort: false, get: vec![] };
     let mut j = 2;
     while j < args.len() {
         let left = args.len() - j - 1;
@@ -206,11 +207,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult 
     }
 
     let range: &[Item] = if end >= start {
-        usize::try_from(start)
-            .ok()
-            .zip(usize::try_from(end).ok())
-            .and_then(|(s, e)| items.get(s..=e))
-            .unwrap_or(&[])
+        usize::try_from(start).ok().zip(usize::try_from(end).ok()).and_then(|(s, e)| items.get(s..=e)).unwrap_or(&[])
     } else {
         &[]
     };
