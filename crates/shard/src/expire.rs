@@ -90,4 +90,23 @@ mod tests {
         assert_eq!(t.shared.store.lock().stats.expired_keys, 5000);
         assert_eq!(t.cmd("KEYS *"), "*1\r\n$4\r\nkeep\r\n");
     }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn timer_loop_reclaims_and_stops_on_shutdown() {
+        let mut t = TestServer::new();
+        for i in 0..3000 {
+            t.cmd(&format!("SET k{i} v"));
+            t.cmd(&format!("PEXPIRE k{i} 10"));
+        }
+        t.cmd("SET keep v");
+        let task = tokio::spawn(super::active_cycle(t.shared.clone()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while t.shared.store.lock().dbs[0].len() != 1 {
+            assert!(Instant::now() < deadline, "the timer never reclaimed the keys");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        t.shared.shutdown.cancel();
+        assert!(tokio::time::timeout(Duration::from_secs(5), task).await.is_ok());
+        assert_eq!(t.cmd("GET keep"), "$1\r\nv\r\n");
+    }
 }
