@@ -221,7 +221,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult 
                     out.bulk(&it.elem);
                 }
             } else {
-                out.array(range.len() * o.get.len());
+                out.array(range.len().saturating_mul(o.get.len()));
                 for it in range {
                     for p in &o.get {
                         match lookup_pattern(db, p, &it.elem, now) {
@@ -233,7 +233,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult 
             }
         }
         Some(dst) => {
-            let mut list: VecDeque<Blob> = VecDeque::with_capacity(range.len() * o.get.len().max(1));
+            let mut list: VecDeque<Blob> = VecDeque::with_capacity(range.len().saturating_mul(o.get.len().max(1)));
             for it in range {
                 if o.get.is_empty() {
                     list.push_back(it.elem.clone());
@@ -244,14 +244,20 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult 
                 }
             }
             let n = list.len();
-            if n > 0 {
+            let changed = if n > 0 {
                 db.insert(dst, Entry::new(Value::List(list)));
                 ctx.dirty(n as u64);
+                true
             } else if db.delete(dst, now).is_some() {
                 ctx.dirty(1);
+                true
+            } else {
+                false
+            };
+            if changed {
+                let db_index = ctx.client.db;
+                ctx.store.touch(db_index, dst);
             }
-            let db_index = ctx.client.db;
-            ctx.store.touch(db_index, dst);
             ctx.out.int(n as i64);
         }
     }
