@@ -101,9 +101,44 @@ fn parse_weight(b: &[u8]) -> Option<f64> {
     }
     let s = std::str::from_utf8(b).ok()?;
     let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let v: f64 = t.parse().ok()?;
+    let v: f64 = match parse_hex(t) {
+        Some(h) => h,
+        None => t.parse().ok()?,
+    };
     let spelled_inf = t.to_ascii_lowercase().contains("inf");
     (!v.is_nan() && (v.is_finite() || spelled_inf)).then_some(v)
+}
+
+/// `strtod`'s hexadecimal form: `[+-]0x<hex>[.<hex>][p[+-]<dec>]`.
+fn parse_hex(t: &str) -> Option<f64> {
+    let (neg, rest) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let rest = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X"))?;
+    let (mant, exp) = match rest.find(['p', 'P']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exp {
+        let e: i32 = e.parse().ok()?;
+        v *= 2f64.powi(e);
+    }
+    Some(if neg { -v } else { v })
 }
 
 struct Item {
@@ -284,6 +319,13 @@ mod tests {
         assert_eq!(parse_weight(b"1e999"), None);
         assert_eq!(parse_weight(b"nan"), None);
         assert_eq!(parse_weight(b"abc"), None);
+        assert_eq!(parse_weight(b"0x10"), Some(16.0));
+        assert_eq!(parse_weight(b"-0X1f"), Some(-31.0));
+        assert_eq!(parse_weight(b"0x1.8p1"), Some(3.0));
+        assert_eq!(parse_weight(b"0x"), None);
+        assert_eq!(parse_weight(b"INFINITY"), Some(f64::INFINITY));
+        assert_eq!(parse_weight(b".5"), Some(0.5));
+        assert_eq!(parse_weight(b"5."), Some(5.0));
     }
 
     #[test]
