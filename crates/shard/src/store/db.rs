@@ -9,6 +9,12 @@
 //! Expiry is lazy (every lookup checks it) plus an active cycle
 //! ([`Db::expire_cycle`]). Lazily expired keys are queued in
 //! [`Db::expired`] so the caller can count them and tell WATCHers.
+//!
+//! Each [`Entry`] also carries a coarse access clock for OBJECT IDLETIME,
+//! packed into the expiry's word so that it costs no memory per key.
+//! Lookups come in Redis's flavours: reads ([`Db::get_read`], the typed
+//! getters) count hits and mark the key accessed, [`Db::get_notouch`]
+//! counts but does not mark, [`Db::get_write`] marks but does not count.
 
 use std::cell::Cell;
 use std::hash::BuildHasher;
@@ -391,8 +397,10 @@ impl Db {
     /// A random live key, or `None` when the database is empty.
     pub fn random_key(&mut self, now: u64) -> Option<Blob> {
         let mut rng = rand::thread_rng();
-        // Bounded tries: a database full of expired keys yields None rather
-        // than spinning, as Redis gives up after a while too.
+        // A pick that has expired clears its whole slot of expired keys, so
+        // every miss makes progress; after a few misses, fall back to the
+        // first live key rather than spin: Redis only answers null when no
+        // live key is left, and so do we.
         for _ in 0..100 {
             if self.len == 0 {
                 return None;
@@ -406,12 +414,39 @@ impl Db {
                     false
                 }
             })?;
-            let key = self.slots[slot].iter().nth(nth)?.0.clone();
-            if self.get(&key, now).is_some() {
-                return Some(key);
+            let (key, entry) = self.slots[slot].iter().nth(nth)?;
+            if !entry.is_expired(now) {
+                return Some(key.clone());
+            }
+            self.purge_slot(slot, now);
+        }
+        // Costs what Redis's loop would: every expired key goes.
+        for slot in 0..self.slots.len() {
+            if self.volatile[slot] != 0 {
+                self.purge_slot(slot, now);
             }
         }
-        None
+        self.iter(now).next().map(|(k, _)| k.clone())
+    }
+
+    /// Removes the expired keys of one slot, queueing them as lazy expiry
+    /// does.
+    fn purge_slot(&mut self, slot: usize, now: u64) {
+        let Some(map) = self.slots.get_mut(slot) else { return };
+        let before = map.len();
+        let expired = &mut self.expired;
+        map.retain(|(k, e)| {
+            if e.is_expired(now) {
+                expired.push(std::mem::take(k));
+                false
+            } else {
+                true
+            }
+        });
+        let gone = before - map.len();
+        self.len -= gone;
+        self.volatile[slot] -= gone as u32;
+        self.volatile_len -= gone;
     }
 
     /// Active expiry: walks slots holding volatile keys from where the last
@@ -613,5 +648,19 @@ mod tests {
         assert_eq!(db.len(), 0);
         assert_eq!(db.volatile_len(), 0);
         assert_eq!(db.expired.len(), 1);
+    }
+
+    #[test]
+    fn random_key_finds_the_one_live_key_among_expired_ones() {
+        let mut db = Db::default();
+        for i in 0..5000 {
+            db.insert(format!("k{i}").as_bytes(), s("v").with_expire(5));
+        }
+        db.insert(b"live", s("v"));
+        assert_eq!(db.random_key(10).as_deref(), Some(&b"live"[..]));
+        db.remove(b"live");
+        assert_eq!(db.random_key(10), None);
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
     }
 }
