@@ -18,7 +18,6 @@
 
 use std::cell::Cell;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::hash_table::Entry as Slot;
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -32,84 +31,9 @@ use super::zset::ZSet;
 use super::{Blob, Str, Value};
 use crate::error::CmdError;
 
-/// Bits of [`Entry`]'s packed word that hold the expiry (unix ms): enough
-/// for dates until 2109. Later expiries are stored as that limit.
-const EXPIRE_BITS: u32 = 42;
-const EXPIRE_MASK: u64 = (1 << EXPIRE_BITS) - 1;
-/// The access clock takes the remaining 22 bits: seconds, wrapping every
-/// ~48 days, as Redis's 24-bit LRU clock wraps.
-const LRU_MASK: u64 = (1 << (64 - EXPIRE_BITS)) - 1;
+mod entry;
 
-/// The coarse access clock (unix seconds, masked), shared so that creating
-/// an entry needs no clock read. Refreshed by lookups and the expiry tick.
-static LRU_CLOCK: AtomicU64 = AtomicU64::new(0);
-
-/// The current access clock value.
-pub fn lru_clock() -> u64 {
-    match LRU_CLOCK.load(Ordering::Relaxed) {
-        0 => {
-            let now = crate::server::unix_ms();
-            update_lru_clock(now);
-            (now / 1000) & LRU_MASK
-        }
-        c => c,
-    }
-}
-
-/// Advances the access clock to `now_ms`; a store only once a second.
-pub fn update_lru_clock(now_ms: u64) {
-    let c = (now_ms / 1000) & LRU_MASK;
-    if LRU_CLOCK.load(Ordering::Relaxed) != c {
-        LRU_CLOCK.store(c, Ordering::Relaxed);
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub value: Value,
-    /// Expiry (low bits, unix ms, 0 = none) and last access (high bits),
-    /// packed so that tracking idle time costs no memory per key.
-    meta: u64,
-}
-
-impl Entry {
-    pub fn new(value: Value) -> Self {
-        Entry { value, meta: lru_clock() << EXPIRE_BITS }
-    }
-
-    /// The entry with an absolute expiry in unix ms (0: none). Takes the
-    /// entry by value: a stored key's expiry changes through
-    /// [`Db::set_expire`], which keeps the volatile counts right.
-    pub fn with_expire(mut self, at: u64) -> Self {
-        self.put_expire(at);
-        self
-    }
-
-    /// Absolute expiry in unix milliseconds; 0 means none.
-    pub fn expire(&self) -> u64 {
-        self.meta & EXPIRE_MASK
-    }
-
-    fn put_expire(&mut self, at: u64) {
-        self.meta = (self.meta & !EXPIRE_MASK) | at.min(EXPIRE_MASK);
-    }
-
-    /// Seconds since the key was last read or written (OBJECT IDLETIME).
-    pub fn idle_secs(&self) -> u64 {
-        let last = self.meta >> EXPIRE_BITS;
-        lru_clock().wrapping_sub(last) & LRU_MASK
-    }
-
-    /// Marks the key as just accessed.
-    pub fn touch(&mut self) {
-        self.meta = (self.meta & EXPIRE_MASK) | (lru_clock() << EXPIRE_BITS);
-    }
-
-    fn is_expired(&self, now: u64) -> bool {
-        let at = self.expire();
-        at != 0 && at <= now
-    }
-}
+pub use entry::{lru_clock, update_lru_clock, Entry};
 
 /// One slot's keys. A `HashTable` rather than a `HashMap` so that a lookup
 /// can inspect an entry and then either hand it out or delete it (lazy
@@ -558,109 +482,4 @@ impl Db {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &str) -> Entry {
-        Entry::new(Value::Str(v.as_bytes().into()))
-    }
-
-    #[test]
-    fn lazy_expiry_queues_key() {
-        let mut db = Db::default();
-        db.insert(b"a", s("1").with_expire(100));
-        assert_eq!(db.volatile_len(), 1);
-        assert!(db.get(b"a", 99).is_some());
-        assert!(db.get(b"a", 100).is_none());
-        assert_eq!(db.len(), 0);
-        assert_eq!(db.volatile_len(), 0);
-        assert_eq!(db.expired, vec![Blob::from(&b"a"[..])]);
-    }
-
-    #[test]
-    fn scan_visits_every_key_once() {
-        let mut db = Db::default();
-        for i in 0..1000 {
-            db.insert(format!("k{i}").as_bytes(), s("v"));
-        }
-        let (mut cursor, mut seen) = (0, Vec::new());
-        loop {
-            let (next, keys) = db.scan(cursor, 10, 0, |_, _| true);
-            seen.extend(keys);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen.len(), 1000);
-    }
-
-    #[test]
-    fn active_cycle_reclaims() {
-        let mut db = Db::default();
-        for i in 0..100 {
-            db.insert(format!("k{i}").as_bytes(), s("v").with_expire(5));
-        }
-        db.insert(b"keep", s("v"));
-        let mut gone = 0;
-        for _ in 0..10 {
-            gone += db.expire_cycle(10, 1000).len();
-        }
-        assert_eq!(gone, 100);
-        assert_eq!(db.len(), 1);
-        assert!(db.random_key(10).is_some());
-    }
-
-    #[test]
-    fn entry_does_not_grow() {
-        // Value plus one word: expiry and access clock share the word.
-        assert_eq!(std::mem::size_of::<Entry>(), std::mem::size_of::<Value>() + 8);
-        assert!(std::mem::size_of::<Entry>() <= 40, "{}", std::mem::size_of::<Entry>());
-    }
-
-    #[test]
-    fn packed_expiry_and_clock() {
-        let e = s("v").with_expire(4_102_444_800_000);
-        assert_eq!(e.expire(), 4_102_444_800_000);
-        assert_eq!(e.idle_secs(), 0);
-        let mut e = e.with_expire(0);
-        assert_eq!(e.expire(), 0);
-        e.touch();
-        assert_eq!(e.expire(), 0);
-        // Beyond the representable range the expiry saturates, never wraps.
-        assert_eq!(s("v").with_expire(u64::MAX).expire(), (1 << 42) - 1);
-        let mut db = Db::default();
-        db.insert(b"k", s("v"));
-        assert!(db.set_expire(b"k", 5000));
-        assert_eq!(db.volatile_len(), 1);
-        assert_eq!(db.peek(b"k").map(|e| e.expire()), Some(5000));
-        assert!(db.set_expire(b"k", 0));
-        assert_eq!(db.volatile_len(), 0);
-    }
-
-    #[test]
-    fn delete_reclaims_expired_as_absent() {
-        let mut db = Db::default();
-        db.insert(b"a", s("1").with_expire(100));
-        assert!(db.delete(b"a", 200).is_none());
-        assert_eq!(db.len(), 0);
-        assert_eq!(db.volatile_len(), 0);
-        assert_eq!(db.expired.len(), 1);
-    }
-
-    #[test]
-    fn random_key_finds_the_one_live_key_among_expired_ones() {
-        let mut db = Db::default();
-        for i in 0..5000 {
-            db.insert(format!("k{i}").as_bytes(), s("v").with_expire(5));
-        }
-        db.insert(b"live", s("v"));
-        assert_eq!(db.random_key(10).as_deref(), Some(&b"live"[..]));
-        db.remove(b"live");
-        assert_eq!(db.random_key(10), None);
-        assert_eq!(db.len(), 0);
-        assert_eq!(db.volatile_len(), 0);
-    }
-}
+mod tests;
