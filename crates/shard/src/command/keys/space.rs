@@ -223,4 +223,28 @@ mod tests {
         t.cmd("SELECT 0");
         assert_eq!(t.cmd("KEYS *"), "*0\r\n");
     }
+
+    #[test]
+    fn keyspace_wide_commands_invalidate_watchers() {
+        let mut t = TestServer::new();
+        let id = t.client.handle.id;
+        for cmd in ["SWAPDB 0 1", "SWAPDB 1 0", "FLUSHDB", "FLUSHALL"] {
+            t.shared.store.lock().watch(id, 0, b"k");
+            assert_eq!(t.cmd(cmd), "+OK\r\n");
+            assert!(t.shared.store.lock().is_dirty_cas(id), "{cmd} left the watcher alone");
+            t.shared.store.lock().unwatch(id, &[(0, b"k"[..].into())]);
+        }
+        // MOVE and COPY ... DB touch the key in the target database too.
+        t.cmd("SET k v");
+        t.shared.store.lock().watch(id, 1, b"k");
+        assert_eq!(t.cmd("COPY k k DB 1"), ":1\r\n");
+        assert!(t.shared.store.lock().is_dirty_cas(id));
+        t.shared.store.lock().unwatch(id, &[(1, b"k"[..].into())]);
+        t.cmd("SELECT 1");
+        t.cmd("DEL k");
+        t.cmd("SELECT 0");
+        t.shared.store.lock().watch(id, 1, b"k");
+        assert_eq!(t.cmd("MOVE k 1"), ":1\r\n");
+        assert!(t.shared.store.lock().is_dirty_cas(id));
+    }
 }
