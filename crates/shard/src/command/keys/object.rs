@@ -104,10 +104,21 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "idle time never grew");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        // OBJECT itself did not reset it; a read does.
-        assert_ne!(t.cmd("OBJECT IDLETIME s"), ":0\r\n");
+        // Neither OBJECT nor the NOTOUCH lookups reset it; a read does.
+        for cmd in ["OBJECT ENCODING s", "TYPE s", "EXISTS s", "TTL s", "PTTL s", "EXPIRETIME s"] {
+            t.cmd(cmd);
+            assert_ne!(t.cmd("OBJECT IDLETIME s"), ":0\r\n", "{cmd} touched the key");
+        }
         t.cmd("GET s");
         assert_eq!(t.cmd("OBJECT IDLETIME s"), ":0\r\n");
+        t.cmd("SET t v");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while t.cmd("OBJECT IDLETIME t") == ":0\r\n" {
+            assert!(std::time::Instant::now() < deadline, "idle time never grew");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        t.cmd("TOUCH t");
+        assert_eq!(t.cmd("OBJECT IDLETIME t"), ":0\r\n");
     }
 
     #[test]
