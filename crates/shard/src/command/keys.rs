@@ -16,7 +16,8 @@ use bytes::Bytes;
 
 use super::{Cmd, Ctx};
 use crate::error::{CmdError, CmdResult};
-use crate::store::Value;
+use crate::store::db::FAR_EXPIRE;
+use crate::store::{Db, Value};
 
 pub const COMMANDS: &[Cmd] = &[
     Cmd { name: "del", run: del },
@@ -156,12 +157,15 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
         return Ok(());
     }
     // The entry moves whole: value, expiry and access time go with it.
+    let Some(entry) = db.peek(src).map(|e| e.expire()) else { return Err(CmdError::NoSuchKey) };
+    let at = db.exact_expire(src, entry);
     let Some(entry) = db.delete(src, now) else { return Err(CmdError::NoSuchKey) };
     if let Some(old) = db.insert(dst, entry) {
         if element_count(&old.value) > LAZYFREE_THRESHOLD {
             free_later(Box::new(old));
         }
     }
+    keep_far_expire(db, dst, at);
     ctx.dirty(1);
     if nx {
         ctx.out.int(1);
@@ -169,6 +173,14 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
         ctx.out.ok();
     }
     Ok(())
+}
+
+/// An entry moved or copied whole carries a packed expiry; one too late to
+/// pack needs its exact value restored at the destination.
+fn keep_far_expire(db: &mut Db, key: &[u8], at: u64) {
+    if at >= FAR_EXPIRE {
+        db.set_expire(key, at);
+    }
 }
 
 /// A database index argument (COPY DB, MOVE), with Redis's errors.
@@ -210,15 +222,18 @@ fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     // Cloned only once the copy is sure to happen.
-    let Some(entry) = ctx.store.dbs[src_db].peek(key).cloned() else {
+    let src = &ctx.store.dbs[src_db];
+    let Some(entry) = src.peek(key).cloned() else {
         ctx.out.int(0);
         return Ok(());
     };
+    let at = src.exact_expire(key, entry.expire());
     let dst = &mut ctx.store.dbs[dst_db];
     // A copy is a new object: its access clock starts now.
     let mut fresh = entry;
     fresh.touch();
     dst.insert(newkey, fresh);
+    keep_far_expire(dst, newkey, at);
     ctx.store.touch(dst_db, newkey);
     ctx.dirty(1);
     ctx.out.int(1);
@@ -237,11 +252,14 @@ fn move_cmd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let Some(entry) = ctx.store.dbs[src_db].delete(key, now) else {
+    let src = &mut ctx.store.dbs[src_db];
+    let at = src.peek(key).map_or(0, |e| src.exact_expire(key, e.expire()));
+    let Some(entry) = src.delete(key, now) else {
         ctx.out.int(0);
         return Ok(());
     };
     ctx.store.dbs[dst_db].insert(key, entry);
+    keep_far_expire(&mut ctx.store.dbs[dst_db], key, at);
     ctx.store.touch(dst_db, key);
     ctx.dirty(1);
     ctx.out.int(1);

@@ -33,7 +33,7 @@ use crate::error::CmdError;
 
 mod entry;
 
-pub use entry::{lru_clock, update_lru_clock, Entry};
+pub use entry::{lru_clock, update_lru_clock, Entry, FAR_EXPIRE};
 
 /// One slot's keys. A `HashTable` rather than a `HashMap` so that a lookup
 /// can inspect an entry and then either hand it out or delete it (lazy
@@ -57,6 +57,9 @@ pub struct Db {
     /// Cells so a read that hands out a borrowed value can still count.
     pub hits: Cell<u64>,
     pub misses: Cell<u64>,
+    /// Exact expiries of keys whose expiry is too late to pack (after
+    /// 2109, see [`FAR_EXPIRE`]); nearly always empty.
+    far: hashbrown::HashMap<Blob, u64>,
 }
 
 macro_rules! typed_access {
@@ -229,7 +232,26 @@ impl Db {
         };
         let was_volatile = old.as_ref().is_some_and(|e| e.expire() != 0);
         self.adjust_volatile(slot, was_volatile, volatile);
+        self.forget_far(key);
         old
+    }
+
+    /// Drops the side record of a far expiry. The expiry paths never need
+    /// to: a key expiring after 2109 has not expired yet.
+    fn forget_far(&mut self, key: &[u8]) {
+        if !self.far.is_empty() {
+            self.far.remove(key);
+        }
+    }
+
+    /// The exact expiry of `key` given its packed one, `packed`: different
+    /// only for expiries after 2109.
+    pub fn exact_expire(&self, key: &[u8], packed: u64) -> u64 {
+        if packed == FAR_EXPIRE {
+            self.far.get(key).copied().unwrap_or(packed)
+        } else {
+            packed
+        }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
@@ -239,6 +261,7 @@ impl Db {
         let ((_, e), _) = occupied.remove();
         self.len -= 1;
         self.adjust_volatile(slot, e.expire() != 0, false);
+        self.forget_far(key);
         Some(e)
     }
 
@@ -252,6 +275,11 @@ impl Db {
         let was = e.expire() != 0;
         e.put_expire(at);
         self.adjust_volatile(slot, was, at != 0);
+        if at >= FAR_EXPIRE {
+            self.far.insert(key.into(), at);
+        } else {
+            self.forget_far(key);
+        }
         true
     }
 
@@ -429,6 +457,7 @@ impl Db {
         let ((k, e), _) = occupied.remove();
         self.len -= 1;
         self.adjust_volatile(slot, e.expire() != 0, false);
+        self.forget_far(key);
         if e.is_expired(now) {
             self.expired.push(k);
             return None;

@@ -74,14 +74,14 @@ fn set_expire(ctx: &mut Ctx<'_>, args: &[Bytes], base: u64, unit: Unit, name: &s
     let when = when.checked_add(base).ok_or_else(invalid)?;
     let now = ctx.now;
     let db = ctx.db();
-    let Some(entry) = db.get_write(&args[1], now) else {
+    let Some(packed) = db.get_write(&args[1], now).map(|e| e.expire()) else {
         ctx.out.int(0);
         return Ok(());
     };
     // No expiry counts as an infinite one for GT and LT.
-    let current = match entry.expire() {
+    let current = match db.exact_expire(&args[1], packed) {
         0 => None,
-        at => Some(at as i64),
+        at => Some(i64::try_from(at).unwrap_or(i64::MAX)),
     };
     let refused = (flags.nx && current.is_some())
         || (flags.xx && current.is_none())
@@ -104,11 +104,12 @@ fn set_expire(ctx: &mut Ctx<'_>, args: &[Bytes], base: u64, unit: Unit, name: &s
 /// What TTL & co. report: relative or absolute, in seconds or ms.
 fn report_ttl(ctx: &mut Ctx<'_>, args: &[Bytes], millis: bool, absolute: bool) -> CmdResult {
     let now = ctx.now;
-    let reply = match ctx.db().get_notouch(&args[1], now) {
+    let db = ctx.db();
+    let reply = match db.get_notouch(&args[1], now).map(|e| e.expire()) {
         None => -2,
-        Some(e) if e.expire() == 0 => -1,
-        Some(e) => {
-            let at = e.expire();
+        Some(0) => -1,
+        Some(packed) => {
+            let at = db.exact_expire(&args[1], packed);
             let v = if absolute { at } else { at.saturating_sub(now) };
             // Seconds round to nearest, as Redis does (absolute ones too).
             let v = if millis { v } else { v.saturating_add(500) / 1000 };
@@ -182,6 +183,33 @@ mod tests {
         assert_eq!(t.cmd("EXPIRE k -1"), ":1\r\n");
         assert_eq!(t.cmd("EXISTS k"), ":0\r\n");
         assert_eq!(t.cmd("EXPIRE k 10"), ":0\r\n");
+    }
+
+    #[test]
+    fn expiries_after_2109_stay_exact() {
+        let mut t = TestServer::new();
+        t.cmd("SET k v");
+        assert_eq!(t.cmd("PEXPIREAT k 9223372036854775807"), ":1\r\n");
+        assert_eq!(t.cmd("PEXPIRETIME k"), ":9223372036854775807\r\n");
+        assert_eq!(t.cmd("PEXPIREAT k 9223372036854775806 GT"), ":0\r\n");
+        assert_eq!(t.cmd("PEXPIREAT k 9223372036854775000 LT"), ":1\r\n");
+        assert_eq!(t.cmd("RENAME k k2"), "+OK\r\n");
+        assert_eq!(t.cmd("PEXPIRETIME k2"), ":9223372036854775000\r\n");
+        assert_eq!(t.cmd("COPY k2 k3"), ":1\r\n");
+        assert_eq!(t.cmd("EXPIRETIME k3"), ":9223372036854775\r\n");
+        assert_eq!(t.cmd("MOVE k3 1"), ":1\r\n");
+        t.cmd("SELECT 1");
+        assert_eq!(t.cmd("PEXPIRETIME k3"), ":9223372036854775000\r\n");
+        t.cmd("SELECT 0");
+        assert_eq!(t.cmd("PEXPIREAT k2 4102444800000"), ":1\r\n");
+        assert_eq!(t.cmd("PEXPIRETIME k2"), ":4102444800000\r\n");
+        assert_eq!(t.cmd("PEXPIREAT k2 9223372036854775807"), ":1\r\n");
+        assert_eq!(t.cmd("DEL k2"), ":1\r\n");
+        t.cmd("SET k2 v");
+        t.cmd("PEXPIREAT k2 5000000000000");
+        assert_eq!(t.cmd("PEXPIRETIME k2"), ":5000000000000\r\n");
+        assert_eq!(t.cmd("PERSIST k2"), ":1\r\n");
+        assert_eq!(t.cmd("PEXPIRETIME k2"), ":-1\r\n");
     }
 
     #[test]

@@ -5,11 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::super::Value;
 
 /// Bits of [`Entry`]'s packed word that hold the expiry (unix ms): enough
-/// for dates until 2109. Later expiries are stored as that limit.
+/// for dates until 2109. A later expiry is packed as the limit
+/// ([`FAR_EXPIRE`]); [`super::Db`] keeps its exact value on the side.
 const EXPIRE_BITS: u32 = 42;
 const EXPIRE_MASK: u64 = (1 << EXPIRE_BITS) - 1;
 /// The access clock takes the remaining 22 bits: seconds, wrapping every
 /// ~48 days, as Redis's 24-bit LRU clock wraps.
+/// The packed expiry of keys that expire after 2109.
+pub const FAR_EXPIRE: u64 = EXPIRE_MASK;
 const LRU_MASK: u64 = (1 << (64 - EXPIRE_BITS)) - 1;
 
 /// The coarse access clock (unix seconds, masked), shared so that creating
