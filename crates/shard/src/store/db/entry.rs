@@ -9,10 +9,10 @@ use super::super::Value;
 /// ([`FAR_EXPIRE`]); [`super::Db`] keeps its exact value on the side.
 const EXPIRE_BITS: u32 = 42;
 const EXPIRE_MASK: u64 = (1 << EXPIRE_BITS) - 1;
-/// The access clock takes the remaining 22 bits: seconds, wrapping every
-/// ~48 days, as Redis's 24-bit LRU clock wraps.
 /// The packed expiry of keys that expire after 2109.
 pub const FAR_EXPIRE: u64 = EXPIRE_MASK;
+/// The access clock takes the remaining 22 bits: seconds, wrapping every
+/// ~48 days, as Redis's 24-bit LRU clock wraps.
 const LRU_MASK: u64 = (1 << (64 - EXPIRE_BITS)) - 1;
 
 /// The coarse access clock (unix seconds, masked), shared so that creating
@@ -54,7 +54,8 @@ impl Entry {
 
     /// The entry with an absolute expiry in unix ms (0: none). Takes the
     /// entry by value: a stored key's expiry changes through
-    /// [`Db::set_expire`], which keeps the volatile counts right.
+    /// [`super::Db::set_expire`], which keeps the volatile counts right and
+    /// an expiry after 2109 exact (here it saturates at [`FAR_EXPIRE`]).
     pub fn with_expire(mut self, at: u64) -> Self {
         self.put_expire(at);
         self
