@@ -9,6 +9,12 @@
 //! Expiry is lazy (every lookup checks it) plus an active cycle
 //! ([`Db::expire_cycle`]). Lazily expired keys are queued in
 //! [`Db::expired`] so the caller can count them and tell WATCHers.
+//!
+//! Each [`Entry`] also carries a coarse access clock for OBJECT IDLETIME,
+//! packed into the expiry's word so that it costs no memory per key.
+//! Lookups come in Redis's flavours: reads ([`Db::get_read`], the typed
+//! getters) count hits and mark the key accessed, [`Db::get_notouch`]
+//! counts but does not mark, [`Db::get_write`] marks but does not count.
 
 use std::cell::Cell;
 use std::hash::BuildHasher;
@@ -25,22 +31,9 @@ use super::zset::ZSet;
 use super::{Blob, Str, Value};
 use crate::error::CmdError;
 
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub value: Value,
-    /// Absolute expiry in unix milliseconds; 0 means none.
-    pub expire: u64,
-}
+mod entry;
 
-impl Entry {
-    pub fn new(value: Value) -> Self {
-        Entry { value, expire: 0 }
-    }
-
-    fn is_expired(&self, now: u64) -> bool {
-        self.expire != 0 && self.expire <= now
-    }
-}
+pub use entry::{lru_clock, update_lru_clock, Entry, FAR_EXPIRE};
 
 /// One slot's keys. A `HashTable` rather than a `HashMap` so that a lookup
 /// can inspect an entry and then either hand it out or delete it (lazy
@@ -64,6 +57,9 @@ pub struct Db {
     /// Cells so a read that hands out a borrowed value can still count.
     pub hits: Cell<u64>,
     pub misses: Cell<u64>,
+    /// Exact expiries of keys whose expiry is too late to pack (after
+    /// 2109, see [`FAR_EXPIRE`]); nearly always empty.
+    far: hashbrown::HashMap<Blob, u64>,
 }
 
 macro_rules! typed_access {
@@ -80,6 +76,7 @@ macro_rules! typed_access {
                 &mut self.expired,
                 key,
                 now,
+                true,
             );
             let counter = if found.is_some() { &self.hits } else { &self.misses };
             counter.set(counter.get() + 1);
@@ -165,7 +162,9 @@ impl Db {
         expired: &mut Vec<Blob>,
         key: &[u8],
         now: u64,
+        touch: bool,
     ) -> Option<&'a mut Entry> {
+        update_lru_clock(now);
         let slot = key_slot(key) as usize;
         let table = slots.get_mut(slot)?;
         match table.find_entry(Self::hash(hasher, key), |(k, _)| **k == *key) {
@@ -178,7 +177,13 @@ impl Db {
                 expired.push(k);
                 None
             }
-            Ok(occupied) => Some(&mut occupied.into_mut().1),
+            Ok(occupied) => {
+                let e = &mut occupied.into_mut().1;
+                if touch {
+                    e.touch();
+                }
+                Some(e)
+            }
         }
     }
 
@@ -196,6 +201,7 @@ impl Db {
             &mut self.expired,
             key,
             now,
+            true,
         )
     }
 
@@ -213,7 +219,7 @@ impl Db {
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         self.ensure();
         let slot = key_slot(key) as usize;
-        let volatile = entry.expire != 0;
+        let volatile = entry.expire() != 0;
         let hash = Self::hash(&self.hasher, key);
         let hasher = &self.hasher;
         let old = match self.slots[slot].entry(hash, |(k, _)| **k == *key, |(k, _)| Self::hash(hasher, k)) {
@@ -224,9 +230,28 @@ impl Db {
                 None
             }
         };
-        let was_volatile = old.as_ref().is_some_and(|e| e.expire != 0);
+        let was_volatile = old.as_ref().is_some_and(|e| e.expire() != 0);
         self.adjust_volatile(slot, was_volatile, volatile);
+        self.forget_far(key);
         old
+    }
+
+    /// Drops the side record of a far expiry. The expiry paths never need
+    /// to: a key expiring after 2109 has not expired yet.
+    fn forget_far(&mut self, key: &[u8]) {
+        if !self.far.is_empty() {
+            self.far.remove(key);
+        }
+    }
+
+    /// The exact expiry of `key` given its packed one, `packed`: different
+    /// only for expiries after 2109.
+    pub fn exact_expire(&self, key: &[u8], packed: u64) -> u64 {
+        if packed == FAR_EXPIRE {
+            self.far.get(key).copied().unwrap_or(packed)
+        } else {
+            packed
+        }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
@@ -235,7 +260,8 @@ impl Db {
         let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
         let ((_, e), _) = occupied.remove();
         self.len -= 1;
-        self.adjust_volatile(slot, e.expire != 0, false);
+        self.adjust_volatile(slot, e.expire() != 0, false);
+        self.forget_far(key);
         Some(e)
     }
 
@@ -246,9 +272,14 @@ impl Db {
         let Some((_, e)) = self.slots.get_mut(slot).and_then(|t| t.find_mut(hash, |(k, _)| **k == *key)) else {
             return false;
         };
-        let was = e.expire != 0;
-        e.expire = at;
+        let was = e.expire() != 0;
+        e.put_expire(at);
         self.adjust_volatile(slot, was, at != 0);
+        if at >= FAR_EXPIRE {
+            self.far.insert(key.into(), at);
+        } else {
+            self.forget_far(key);
+        }
         true
     }
 
@@ -318,8 +349,10 @@ impl Db {
     /// A random live key, or `None` when the database is empty.
     pub fn random_key(&mut self, now: u64) -> Option<Blob> {
         let mut rng = rand::thread_rng();
-        // Bounded tries: a database full of expired keys yields None rather
-        // than spinning, as Redis gives up after a while too.
+        // A pick that has expired clears its whole slot of expired keys, so
+        // every miss makes progress; after a few misses, fall back to the
+        // first live key rather than spin: Redis only answers null when no
+        // live key is left, and so do we.
         for _ in 0..100 {
             if self.len == 0 {
                 return None;
@@ -333,23 +366,122 @@ impl Db {
                     false
                 }
             })?;
-            let key = self.slots[slot].iter().nth(nth)?.0.clone();
-            if self.get(&key, now).is_some() {
-                return Some(key);
+            let (key, entry) = self.slots[slot].iter().nth(nth)?;
+            if !entry.is_expired(now) {
+                return Some(key.clone());
+            }
+            self.purge_slot(slot, now);
+        }
+        // Costs what Redis's loop would: every expired key goes.
+        for slot in 0..self.slots.len() {
+            if self.volatile[slot] != 0 {
+                self.purge_slot(slot, now);
             }
         }
-        None
+        self.iter(now).next().map(|(k, _)| k.clone())
+    }
+
+    /// Removes the expired keys of one slot, queueing them as lazy expiry
+    /// does.
+    fn purge_slot(&mut self, slot: usize, now: u64) {
+        let Some(map) = self.slots.get_mut(slot) else { return };
+        let before = map.len();
+        let expired = &mut self.expired;
+        map.retain(|(k, e)| {
+            if e.is_expired(now) {
+                expired.push(std::mem::take(k));
+                false
+            } else {
+                true
+            }
+        });
+        let gone = before - map.len();
+        self.len -= gone;
+        self.volatile[slot] -= gone as u32;
+        self.volatile_len -= gone;
     }
 
     /// Active expiry: walks slots holding volatile keys from where the last
     /// call stopped, deleting expired keys, until `budget` entries were
     /// examined. Returns the keys it deleted.
     pub fn expire_cycle(&mut self, now: u64, budget: usize) -> Vec<Blob> {
-        let mut removed = Vec::new();
-        if self.volatile_len == 0 {
-            return removed;
+        self.expire_step(now, budget).0
+    }
+}
+
+/// Lookups with Redis's flavours, for the generic key commands.
+impl Db {
+    /// A read that counts a hit or miss and marks the key accessed
+    /// (`lookupKeyRead`).
+    pub fn get_read(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup_flags(key, now, true, true)
+    }
+
+    /// A lookup before a write: marks the key accessed but is no keyspace
+    /// hit or miss (`lookupKeyWrite`).
+    pub fn get_write(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup_flags(key, now, true, false)
+    }
+
+    /// A read that counts a hit or miss but leaves the access clock alone
+    /// (`LOOKUP_NOTOUCH`: TYPE, EXISTS, TTL, OBJECT).
+    pub fn get_notouch(&mut self, key: &[u8], now: u64) -> Option<&mut Entry> {
+        self.lookup_flags(key, now, false, true)
+    }
+
+    fn lookup_flags(&mut self, key: &[u8], now: u64, touch: bool, count: bool) -> Option<&mut Entry> {
+        let found = Self::lookup(
+            &self.hasher,
+            &mut self.slots,
+            &mut self.len,
+            &mut self.volatile,
+            &mut self.volatile_len,
+            &mut self.expired,
+            key,
+            now,
+            touch,
+        );
+        if count {
+            let counter = if found.is_some() { &self.hits } else { &self.misses };
+            counter.set(counter.get() + 1);
         }
+        found
+    }
+
+    /// Deletes a live key with one probe; an expired one is reclaimed as
+    /// lazy expiry would and reported as absent.
+    pub fn delete(&mut self, key: &[u8], now: u64) -> Option<Entry> {
+        let slot = key_slot(key) as usize;
+        let hash = Self::hash(&self.hasher, key);
+        let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
+        let ((k, e), _) = occupied.remove();
+        self.len -= 1;
+        self.adjust_volatile(slot, e.expire() != 0, false);
+        self.forget_far(key);
+        if e.is_expired(now) {
+            self.expired.push(k);
+            return None;
+        }
+        Some(e)
+    }
+
+    /// Empties the database and hands back its old contents, so that a
+    /// caller can free them elsewhere (FLUSHDB ASYNC). Counters stay.
+    pub fn take(&mut self) -> Db {
+        let (hits, misses) = (self.hits.get(), self.misses.get());
+        let fresh = Db { hits: Cell::new(hits), misses: Cell::new(misses), ..Db::default() };
+        std::mem::replace(self, fresh)
+    }
+
+    /// One active-expiry step like [`Db::expire_cycle`], also returning how
+    /// many entries it examined, so the caller can tell whether expired keys
+    /// are still dense and another step is worth it.
+    pub fn expire_step(&mut self, now: u64, budget: usize) -> (Vec<Blob>, usize) {
+        let mut removed = Vec::new();
         let mut examined = 0;
+        if self.volatile_len == 0 {
+            return (removed, 0);
+        }
         let mut steps = 0;
         while examined < budget && steps < SLOTS as usize {
             let slot = self.expire_cursor;
@@ -374,63 +506,9 @@ impl Db {
             self.volatile[slot] -= gone as u32;
             self.volatile_len -= gone;
         }
-        removed
+        (removed, examined)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &str) -> Entry {
-        Entry::new(Value::Str(v.as_bytes().into()))
-    }
-
-    #[test]
-    fn lazy_expiry_queues_key() {
-        let mut db = Db::default();
-        db.insert(b"a", Entry { expire: 100, ..s("1") });
-        assert_eq!(db.volatile_len(), 1);
-        assert!(db.get(b"a", 99).is_some());
-        assert!(db.get(b"a", 100).is_none());
-        assert_eq!(db.len(), 0);
-        assert_eq!(db.volatile_len(), 0);
-        assert_eq!(db.expired, vec![Blob::from(&b"a"[..])]);
-    }
-
-    #[test]
-    fn scan_visits_every_key_once() {
-        let mut db = Db::default();
-        for i in 0..1000 {
-            db.insert(format!("k{i}").as_bytes(), s("v"));
-        }
-        let (mut cursor, mut seen) = (0, Vec::new());
-        loop {
-            let (next, keys) = db.scan(cursor, 10, 0, |_, _| true);
-            seen.extend(keys);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen.len(), 1000);
-    }
-
-    #[test]
-    fn active_cycle_reclaims() {
-        let mut db = Db::default();
-        for i in 0..100 {
-            db.insert(format!("k{i}").as_bytes(), Entry { expire: 5, ..s("v") });
-        }
-        db.insert(b"keep", s("v"));
-        let mut gone = 0;
-        for _ in 0..10 {
-            gone += db.expire_cycle(10, 1000).len();
-        }
-        assert_eq!(gone, 100);
-        assert_eq!(db.len(), 1);
-        assert!(db.random_key(10).is_some());
-    }
-}
+mod tests;

@@ -148,13 +148,9 @@ impl Value {
                     "raw"
                 }
             }
-            Value::List(l) => {
-                if l.len() <= LIST_COMPACT_ENTRIES && l.iter().all(|e| e.len() <= COMPACT_VALUE_BYTES) {
-                    "listpack"
-                } else {
-                    "quicklist"
-                }
-            }
+            // Redis 7.0 always reports quicklist for lists (listpack lists
+            // came with 7.2).
+            Value::List(_) => "quicklist",
             Value::Hash(h) => {
                 if h.len() <= HASH_COMPACT_ENTRIES
                     && h.iter().all(|(k, v)| k.len() <= COMPACT_VALUE_BYTES && v.len() <= COMPACT_VALUE_BYTES)
