@@ -150,7 +150,7 @@ impl Store {
     /// WATCH: `now` tells whether the key is already logically expired, in
     /// which case its later deletion is not a change.
     pub fn watch(&mut self, client: ClientId, db: usize, key: &[u8], now: u64) {
-        let expired = self.dbs.get(db).and_then(|d| d.peek(key)).is_some_and(|e| e.expire != 0 && e.expire <= now);
+        let expired = self.dbs.get(db).and_then(|d| d.peek(key)).is_some_and(|e| e.expire() != 0 && e.expire() <= now);
         let list = self.watched.entry((db, key.into())).or_default();
         if !list.iter().any(|w| w.client == client) {
             list.push(Watcher { client, expired });
@@ -180,7 +180,7 @@ impl Store {
             let was_expired =
                 self.watched.get(k).and_then(|l| l.iter().find(|w| w.client == client)).is_some_and(|w| w.expired);
             !was_expired
-                && self.dbs.get(k.0).and_then(|d| d.peek(&k.1)).is_some_and(|e| e.expire != 0 && e.expire <= now)
+                && self.dbs.get(k.0).and_then(|d| d.peek(&k.1)).is_some_and(|e| e.expire() != 0 && e.expire() <= now)
         })
     }
 

@@ -172,8 +172,7 @@ mod tests {
         let now = crate::server::unix_ms();
         {
             let mut store = t.shared.store.lock();
-            let mut e = crate::store::Entry::new(crate::store::Value::Str(b"v"[..].into()));
-            e.expire = now + 100_000;
+            let e = crate::store::Entry::new(crate::store::Value::Str(b"v"[..].into())).with_expire(now + 100_000);
             store.dbs[0].insert(b"e", e);
         }
         t.cmd("WATCH e");

@@ -118,9 +118,10 @@ fn empty(db: &mut Db, lazy: bool) -> usize {
 
 pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let lazy = flush_async(args)?;
-    let n = empty(ctx.db(), lazy);
+    // Before the clear: only watched keys that exist abort their EXEC.
     let db = ctx.client.db;
     ctx.store.touch_all(Some(db));
+    let n = empty(ctx.db(), lazy);
     ctx.dirty(n as u64);
     ctx.out.ok();
     Ok(())
@@ -128,8 +129,8 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let lazy = flush_async(args)?;
-    let n: usize = ctx.store.dbs.iter_mut().map(|db| empty(db, lazy)).sum();
     ctx.store.touch_all(None);
+    let n: usize = ctx.store.dbs.iter_mut().map(|db| empty(db, lazy)).sum();
     // One more for the command itself, as Redis counts it.
     ctx.dirty(n as u64 + 1);
     ctx.out.ok();
@@ -148,10 +149,9 @@ pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         (Err(e @ CmdError::Other(_)), _) | (_, Err(e @ CmdError::Other(_))) => return Err(e),
         (a, b) => (a?, b?),
     };
+    // Before the swap: a watched key that exists on either side changes.
+    ctx.store.touch_swap(a, b);
     ctx.store.dbs.swap(a, b);
-    // Every key of both databases may now hold something else.
-    ctx.store.touch_all(Some(a));
-    ctx.store.touch_all(Some(b));
     ctx.dirty(1);
     ctx.out.ok();
     Ok(())
@@ -229,22 +229,27 @@ mod tests {
         let mut t = TestServer::new();
         let id = t.client.handle.id;
         for cmd in ["SWAPDB 0 1", "SWAPDB 1 0", "FLUSHDB", "FLUSHALL"] {
-            t.shared.store.lock().watch(id, 0, b"k");
+            // Only a watched key that exists is changed by these, as in Redis.
+            t.cmd("SET k v");
+            t.shared.store.lock().watch(id, 0, b"k", crate::server::unix_ms());
             assert_eq!(t.cmd(cmd), "+OK\r\n");
-            assert!(t.shared.store.lock().is_dirty_cas(id), "{cmd} left the watcher alone");
+            assert!(
+                t.shared.store.lock().is_dirty_cas(id, &[], crate::server::unix_ms()),
+                "{cmd} left the watcher alone"
+            );
             t.shared.store.lock().unwatch(id, &[(0, b"k"[..].into())]);
         }
         // MOVE and COPY ... DB touch the key in the target database too.
         t.cmd("SET k v");
-        t.shared.store.lock().watch(id, 1, b"k");
+        t.shared.store.lock().watch(id, 1, b"k", crate::server::unix_ms());
         assert_eq!(t.cmd("COPY k k DB 1"), ":1\r\n");
-        assert!(t.shared.store.lock().is_dirty_cas(id));
+        assert!(t.shared.store.lock().is_dirty_cas(id, &[], crate::server::unix_ms()));
         t.shared.store.lock().unwatch(id, &[(1, b"k"[..].into())]);
         t.cmd("SELECT 1");
         t.cmd("DEL k");
         t.cmd("SELECT 0");
-        t.shared.store.lock().watch(id, 1, b"k");
+        t.shared.store.lock().watch(id, 1, b"k", crate::server::unix_ms());
         assert_eq!(t.cmd("MOVE k 1"), ":1\r\n");
-        assert!(t.shared.store.lock().is_dirty_cas(id));
+        assert!(t.shared.store.lock().is_dirty_cas(id, &[], crate::server::unix_ms()));
     }
 }
