@@ -9,6 +9,7 @@
 //! that modifies data calls [`Ctx::dirty`]; that is what makes WATCHers
 //! abort, blocked clients wake and save rules count.
 
+pub mod bitmap;
 pub mod connection;
 pub mod hash;
 pub mod keys;
@@ -121,13 +122,14 @@ pub struct Registry {
 
 impl Registry {
     pub fn new() -> Self {
-        let families: [&[Cmd]; 10] = [
+        let families: [&[Cmd]; 11] = [
             connection::COMMANDS,
             pubsub::COMMANDS,
             transaction::COMMANDS,
             server::COMMANDS,
             keys::COMMANDS,
             string::COMMANDS,
+            bitmap::COMMANDS,
             hash::COMMANDS,
             list::COMMANDS,
             set::COMMANDS,

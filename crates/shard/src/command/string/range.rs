@@ -126,7 +126,8 @@ mod tests {
         assert_eq!(t.cmd("GETRANGE r -1 -5"), "$0\r\n\r\n");
         assert_eq!(t.cmd("GETRANGE r 5 1"), "$0\r\n\r\n");
         assert_eq!(t.cmd("GETRANGE r 0 100"), "$10\r\nHelloWorld\r\n");
-        assert_eq!(t.cmd("GETRANGE r -100 -9223372036854775808"), "$1\r\nH\r\n");
+        assert_eq!(t.cmd("GETRANGE r -100 -9223372036854775808"), "$0\r\n\r\n");
+        assert_eq!(t.cmd("GETRANGE r -100 0"), "$1\r\nH\r\n");
         assert_eq!(t.cmd("SUBSTR nokey 0 1"), "$0\r\n\r\n");
         assert_eq!(t.cmd("GETRANGE r x 1"), "-ERR value is not an integer or out of range\r\n");
     }
