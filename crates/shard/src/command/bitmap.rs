@@ -307,9 +307,9 @@ mod tests {
         t.cmd("SET a abc");
         t.cmd("SET b xy");
         assert_eq!(t.cmd("BITOP AND d a b"), ":3\r\n");
-        assert_eq!(t.cmd("GET d"), "$3\r\n`a\x00\r\n");
+        assert_eq!(t.cmd("GET d"), "$3\r\n``\x00\r\n");
         assert_eq!(t.cmd("BITOP OR d a b"), ":3\r\n");
-        assert_eq!(t.cmd("GET d"), "$3\r\nyyc\r\n");
+        assert_eq!(t.cmd("GET d"), "$3\r\ny{c\r\n");
         assert_eq!(t.cmd("BITOP XOR d a b"), ":3\r\n");
         assert_eq!(t.cmd("BITOP NOT d b"), ":2\r\n");
         assert_eq!(t.cmd("GET d"), "$2\r\n\u{FFFD}\u{FFFD}\r\n");

@@ -224,7 +224,7 @@ mod tests {
         assert_eq!(t.cmd("BITFIELD k OVERFLOW FAIL INCRBY i8 0 -1 GET u8 0"), "*2\r\n$-1\r\n:128\r\n");
         assert_eq!(t.cmd("BITFIELD k SET u8 #1 255 GET u4 #2 GET u4 #3"), "*3\r\n:0\r\n:15\r\n:15\r\n");
         assert_eq!(t.cmd("BITFIELD k OVERFLOW SAT SET u8 0 -1 OVERFLOW WRAP SET u4 0 -1"), "*2\r\n:128\r\n:15\r\n");
-        assert_eq!(t.cmd("BITFIELD k SET i64 0 -1 GET i64 0 GET u63 0"), "*3\r\n:-1\r\n:-1\r\n:9223372036854775807\r\n");
+        assert_eq!(t.cmd("BITFIELD k SET i64 0 -1 GET i64 0 GET u63 0"), "*3\r\n:-281474976710656\r\n:-1\r\n:9223372036854775807\r\n");
         assert_eq!(t.cmd("BITFIELD k INCRBY i64 0 -9223372036854775808"), "*1\r\n:9223372036854775807\r\n");
         assert_eq!(t.cmd("BITFIELD k OVERFLOW"), "-ERR syntax error\r\n");
         assert_eq!(t.cmd("BITFIELD k OVERFLOW X GET i8 0"), "-ERR Invalid OVERFLOW type specified\r\n");
