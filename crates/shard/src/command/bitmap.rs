@@ -320,4 +320,34 @@ mod tests {
         put_list(&mut t, "l");
         assert!(t.cmd("BITOP OR d a l").starts_with("-WRONGTYPE"));
     }
+
+    #[test]
+    fn which_error_wins() {
+        // Expected replies taken from redis-server 7.0.15.
+        let mut t = TestServer::new();
+        put_list(&mut t, "wl");
+        t.cmd("SET k abc");
+        for (cmd, want) in [
+            ("SETBIT wl 0 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("SETBIT wl x 1", "-ERR bit offset is not an integer or out of range\r\n"),
+            ("SETBIT wl 0 2", "-ERR bit is not an integer or out of range\r\n"),
+            ("GETBIT wl 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("GETBIT wl x", "-ERR bit offset is not an integer or out of range\r\n"),
+            ("BITCOUNT wl", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("BITCOUNT wl 0 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("BITCOUNT wl x y", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("BITPOS wl 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("BITPOS wl 2", "-ERR The bit argument must be 1 or 0.\r\n"),
+            ("BITOP AND d k wl", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("BITOP NOT d wl", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("BITFIELD wl GET u8 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("BITFIELD wl SET u8 0 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("BITFIELD wl SET u8 0 x", "-ERR value is not an integer or out of range\r\n"),
+            ("BITFIELD_RO wl GET u8 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("BITFIELD_RO wl SET u8 0 1", "-ERR BITFIELD_RO only supports the GET subcommand\r\n"),
+            ("BITOP AND wl k", ":3\r\n"),
+        ] {
+            assert_eq!(t.cmd(cmd), want, "{cmd}");
+        }
+    }
 }

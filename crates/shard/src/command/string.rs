@@ -229,15 +229,17 @@ fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let o = parse_opts(&args[2..], false)?;
-    let expire = match o.expire {
-        Some((kind, arg)) => Some(expire_at(kind, arg, now, "getex")?),
-        None => None,
-    };
     let key = &args[1];
     let (db, out) = ctx.split();
     let Some(v) = db.get_str(key, now)? else {
         out.null();
         return Ok(());
+    };
+    // Redis converts the expiry only once it has the value: a missing or
+    // mistyped key wins over an invalid time.
+    let expire = match o.expire {
+        Some((kind, arg)) => Some(expire_at(kind, arg, now, "getex")?),
+        None => None,
     };
     out.bulk(v);
     match expire {
@@ -250,11 +252,9 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             db.set_expire(key, at);
             ctx.dirty(1);
         }
-        None if o.persist => {
-            if db.peek(key).is_some_and(|e| e.expire != 0) {
-                db.set_expire(key, 0);
-                ctx.dirty(1);
-            }
+        None if o.persist && db.peek(key).is_some_and(|e| e.expire != 0) => {
+            db.set_expire(key, 0);
+            ctx.dirty(1);
         }
         None => {}
     }
@@ -286,7 +286,7 @@ fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn check_pairs(args: &[Bytes], name: &str) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::Arity(name.to_string()));
     }
     Ok(())
@@ -379,6 +379,8 @@ pub(crate) mod tests {
     fn getex_and_getdel() {
         let mut t = TestServer::new();
         assert_eq!(t.cmd("GETEX k"), "$-1\r\n");
+        assert_eq!(t.cmd("GETEX k EX 0"), "$-1\r\n");
+        assert_eq!(t.cmd("GETEX k BOGUS"), "-ERR syntax error\r\n");
         t.cmd("SET k v");
         assert_eq!(t.cmd("GETEX k EX 100"), "$1\r\nv\r\n");
         assert!(ttl_ms(&mut t, "k") > 0);
@@ -407,5 +409,46 @@ pub(crate) mod tests {
         assert_eq!(t.cmd("GETSET c x"), "$1\r\n3\r\n");
         assert_eq!(t.cmd("SETNX c y"), ":0\r\n");
         assert_eq!(t.cmd("SETNX e y"), ":1\r\n");
+    }
+
+    #[test]
+    fn which_error_wins() {
+        // Expected replies taken from redis-server 7.0.15.
+        let mut t = TestServer::new();
+        put_list(&mut t, "wl");
+        t.cmd("SET k abc");
+        for (cmd, want) in [
+            ("GET wl", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("SET wl v GET", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("SET wl v NX GET", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("SET wl v XX GET", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("GETEX wl", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("GETEX wl PERSIST", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("GETEX wl EX 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("GETDEL wl", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("MGET wl k", "*2\r\n$-1\r\n$3\r\nabc\r\n"),
+            ("APPEND wl x", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("STRLEN wl", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("GETRANGE wl 0 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("GETRANGE wl x 1", "-ERR value is not an integer or out of range\r\n"),
+            ("SUBSTR wl 0 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("SETRANGE wl 0 x", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("SETRANGE wl -1 x", "-ERR offset is out of range\r\n"),
+            ("INCR wl", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("DECR wl", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("INCRBY wl 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("INCRBY wl x", "-ERR value is not an integer or out of range\r\n"),
+            ("DECRBY wl 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("INCRBYFLOAT wl 1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("INCRBYFLOAT wl x", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("LCS wl k", "-ERR The specified keys must contain string values\r\n"),
+            ("LCS k wl BOGUS", "-ERR The specified keys must contain string values\r\n"),
+            ("SETNX wl x", ":0\r\n"),
+            ("MSETNX wl x", ":0\r\n"),
+            ("GETSET wl v", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("SET wl v EX 0 GET", "-ERR invalid expire time in 'set' command\r\n"),
+        ] {
+            assert_eq!(t.cmd(cmd), want, "{cmd}");
+        }
     }
 }

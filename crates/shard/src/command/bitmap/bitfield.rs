@@ -49,7 +49,9 @@ pub(super) fn bitfield_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 fn parse_type(arg: &[u8]) -> Result<Field, CmdError> {
     let err = || {
-        CmdError::err("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.")
+        CmdError::err(
+            "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.",
+        )
     };
     let signed = match arg.first() {
         Some(b'i') => true,
@@ -147,11 +149,8 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdResult {
 /// Brings `v` into the field's range by its overflow rule; `None` for a
 /// FAIL overflow.
 fn fit(v: i128, f: Field, how: Overflow) -> Option<i64> {
-    let (min, max): (i128, i128) = if f.signed {
-        (-(1i128 << (f.bits - 1)), (1i128 << (f.bits - 1)) - 1)
-    } else {
-        (0, (1i128 << f.bits) - 1)
-    };
+    let (min, max): (i128, i128) =
+        if f.signed { (-(1i128 << (f.bits - 1)), (1i128 << (f.bits - 1)) - 1) } else { (0, (1i128 << f.bits) - 1) };
     if (min..=max).contains(&v) {
         return Some(v as i64);
     }
@@ -224,7 +223,10 @@ mod tests {
         assert_eq!(t.cmd("BITFIELD k OVERFLOW FAIL INCRBY i8 0 -1 GET u8 0"), "*2\r\n$-1\r\n:128\r\n");
         assert_eq!(t.cmd("BITFIELD k SET u8 #1 255 GET u4 #2 GET u4 #3"), "*3\r\n:0\r\n:15\r\n:15\r\n");
         assert_eq!(t.cmd("BITFIELD k OVERFLOW SAT SET u8 0 -1 OVERFLOW WRAP SET u4 0 -1"), "*2\r\n:128\r\n:15\r\n");
-        assert_eq!(t.cmd("BITFIELD k SET i64 0 -1 GET i64 0 GET u63 0"), "*3\r\n:-281474976710656\r\n:-1\r\n:9223372036854775807\r\n");
+        assert_eq!(
+            t.cmd("BITFIELD k SET i64 0 -1 GET i64 0 GET u63 0"),
+            "*3\r\n:-281474976710656\r\n:-1\r\n:9223372036854775807\r\n"
+        );
         assert_eq!(t.cmd("BITFIELD k INCRBY i64 0 -9223372036854775808"), "*1\r\n:9223372036854775807\r\n");
         assert_eq!(t.cmd("BITFIELD k OVERFLOW"), "-ERR syntax error\r\n");
         assert_eq!(t.cmd("BITFIELD k OVERFLOW X GET i8 0"), "-ERR Invalid OVERFLOW type specified\r\n");

@@ -282,7 +282,7 @@ impl Big {
     fn any_below(&self, i: usize) -> bool {
         let full = (i / 32).min(self.0.len());
         self.0[..full].iter().any(|&l| l != 0)
-            || (i % 32 != 0 && self.0.get(i / 32).is_some_and(|l| l & ((1u32 << (i % 32)) - 1) != 0))
+            || (!i.is_multiple_of(32) && self.0.get(i / 32).is_some_and(|l| l & ((1u32 << (i % 32)) - 1) != 0))
     }
 
     /// The 64 bits starting at bit `at`.

@@ -148,4 +148,18 @@ mod tests {
         put_list(&mut t, "l");
         assert_eq!(t.cmd("LCS a l"), "-ERR The specified keys must contain string values\r\n");
     }
+
+    #[test]
+    fn resp3_map() {
+        let mut t = TestServer::new();
+        t.client.proto = slotway_resp::reply::Proto::Resp3;
+        t.cmd("MSET a ohmytext b mynewtext");
+        assert_eq!(
+            t.cmd("LCS a b IDX WITHMATCHLEN MINMATCHLEN 3"),
+            "%2\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n"
+        );
+        assert_eq!(t.cmd("MGET nokey"), "*1\r\n_\r\n");
+        assert_eq!(t.cmd("BITFIELD x OVERFLOW FAIL INCRBY u2 0 4"), "*1\r\n_\r\n");
+        assert_eq!(t.cmd("INCRBYFLOAT f 1.5"), "$3\r\n1.5\r\n");
+    }
 }

@@ -79,9 +79,7 @@ pub(super) fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         None => LongDouble::ZERO,
     };
     let incr = LongDouble::parse(&args[2]).ok_or(CmdError::NotFloat)?;
-    let sum = base
-        .add(&incr)
-        .ok_or_else(|| CmdError::err("ERR increment would produce NaN or Infinity"))?;
+    let sum = base.add(&incr).ok_or_else(|| CmdError::err("ERR increment would produce NaN or Infinity"))?;
     let text = sum.to_human();
     match old {
         Some(s) => {

@@ -140,7 +140,10 @@ mod tests {
         assert_eq!(t.cmd("SETRANGE k 0 xyzw"), ":5\r\n");
         assert_eq!(t.cmd("GET k"), "$5\r\nxyzwb\r\n");
         assert_eq!(t.cmd("SETRANGE k -1 x"), "-ERR offset is out of range\r\n");
-        assert_eq!(t.cmd("SETRANGE k 536870912 x"), "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
+        assert_eq!(
+            t.cmd("SETRANGE k 536870912 x"),
+            "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+        );
         assert_eq!(
             t.cmd("SETRANGE k 9223372036854775807 x"),
             "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
