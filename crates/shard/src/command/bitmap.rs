@@ -350,4 +350,16 @@ mod tests {
             assert_eq!(t.cmd(cmd), want, "{cmd}");
         }
     }
+
+    #[test]
+    fn offsets_bounded_by_proto_max_bulk_len() {
+        let config = crate::config::Config { proto_max_bulk_len: 2, ..Default::default() };
+        let mut t = TestServer::with_config(config);
+        assert_eq!(t.cmd("SETBIT k 15 1"), ":0\r\n");
+        assert_eq!(t.cmd("SETBIT k 16 1"), "-ERR bit offset is not an integer or out of range\r\n");
+        assert_eq!(t.cmd("GETBIT k 16"), "-ERR bit offset is not an integer or out of range\r\n");
+        assert_eq!(t.cmd("BITFIELD k GET u8 #2"), "-ERR bit offset is not an integer or out of range\r\n");
+        assert_eq!(t.cmd("BITFIELD k SET u8 #1 7"), "*1\r\n:1\r\n");
+        assert_eq!(t.cmd("STRLEN k"), ":2\r\n");
+    }
 }

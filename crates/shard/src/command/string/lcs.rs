@@ -72,8 +72,12 @@ pub(super) fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (mut i, mut j, mut k) = (alen, blen, total);
     while i > 0 && j > 0 {
         if a[i - 1] == b[j - 1] {
-            k -= 1;
-            common[k] = a[i - 1];
+            // The walk makes exactly `total` diagonal steps; saturating
+            // and `get_mut` only keep that an invariant, not a panic.
+            k = k.saturating_sub(1);
+            if let Some(c) = common.get_mut(k) {
+                *c = a[i - 1];
+            }
             match &mut run {
                 Some(m) => {
                     m.a.0 = i - 1;
