@@ -166,4 +166,17 @@ mod tests {
         assert_eq!(t.cmd("BITFIELD x OVERFLOW FAIL INCRBY u2 0 4"), "*1\r\n_\r\n");
         assert_eq!(t.cmd("INCRBYFLOAT f 1.5"), "$3\r\n1.5\r\n");
     }
+
+    #[test]
+    fn table_bounded_by_proto_max_bulk_len() {
+        let config = crate::config::Config { proto_max_bulk_len: 1 << 20, ..Default::default() };
+        let mut t = TestServer::with_config(config);
+        t.cmd(&format!("MSET x {} y {} z {}", "a".repeat(1000), "b".repeat(1000), "a".repeat(500)));
+        assert_eq!(
+            t.cmd("LCS x y"),
+            "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n"
+        );
+        assert_eq!(t.cmd("LCS x y BOGUS"), "-ERR syntax error\r\n");
+        assert_eq!(t.cmd("LCS z z LEN"), ":500\r\n");
+    }
 }
