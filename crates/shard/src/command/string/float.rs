@@ -8,6 +8,10 @@
 //! arithmetic followed by one round-half-even, which is what a correctly
 //! rounding libc does.
 
+mod big;
+
+use big::Big;
+
 /// `mant * 2^exp`, with `mant` 64 bits wide (top bit set) except for
 /// subnormals, which sit at [`MIN_EXP`]. `mant == 0` is zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +228,7 @@ fn round(neg: bool, n: &Big, e: i64) -> Option<LongDouble> {
         let at = sh as usize;
         let mant = n.bits_from(at);
         let up = n.bit(at - 1) && (n.any_below(at - 1) || mant & 1 == 1);
-        (mant, e + sh).then_round(up)
+        round_up((mant, e + sh), up)
     };
     if mant == 0 {
         return Some(LongDouble { neg, ..LongDouble::ZERO });
@@ -235,179 +239,13 @@ fn round(neg: bool, n: &Big, e: i64) -> Option<LongDouble> {
     Some(LongDouble { neg, inf: false, mant, exp })
 }
 
-trait RoundUp {
-    fn then_round(self, up: bool) -> (u64, i64);
-}
-
-impl RoundUp for (u64, i64) {
-    fn then_round(self, up: bool) -> (u64, i64) {
-        match (up, self.0.checked_add(1)) {
-            (false, _) => self,
-            (true, Some(m)) => (m, self.1),
-            (true, None) => (1 << 63, self.1 + 1),
-        }
-    }
-}
-
-/// Just enough of an unsigned big integer: little-endian 32-bit limbs,
-/// no trailing zero limbs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Big(Vec<u32>);
-
-impl Big {
-    fn from_u64(v: u64) -> Big {
-        let mut b = Big(vec![v as u32, (v >> 32) as u32]);
-        b.trim();
-        b
-    }
-
-    fn trim(&mut self) {
-        while self.0.last() == Some(&0) {
-            self.0.pop();
-        }
-    }
-
-    fn is_zero(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn bit_len(&self) -> usize {
-        self.0.last().map_or(0, |top| self.0.len() * 32 - top.leading_zeros() as usize)
-    }
-
-    fn bit(&self, i: usize) -> bool {
-        self.0.get(i / 32).is_some_and(|l| l >> (i % 32) & 1 == 1)
-    }
-
-    fn any_below(&self, i: usize) -> bool {
-        let full = (i / 32).min(self.0.len());
-        self.0[..full].iter().any(|&l| l != 0)
-            || (!i.is_multiple_of(32) && self.0.get(i / 32).is_some_and(|l| l & ((1u32 << (i % 32)) - 1) != 0))
-    }
-
-    /// The 64 bits starting at bit `at`.
-    fn bits_from(&self, at: usize) -> u64 {
-        (0..64).filter(|b| self.bit(at + b)).fold(0u64, |v, b| v | 1 << b)
-    }
-
-    fn mul_small(&mut self, m: u32) {
-        let mut carry = 0u64;
-        for l in &mut self.0 {
-            let v = *l as u64 * m as u64 + carry;
-            *l = v as u32;
-            carry = v >> 32;
-        }
-        if carry != 0 {
-            self.0.push(carry as u32);
-        }
-    }
-
-    fn add_small(&mut self, a: u32) {
-        let mut carry = a as u64;
-        for l in &mut self.0 {
-            if carry == 0 {
-                return;
-            }
-            let v = *l as u64 + carry;
-            *l = v as u32;
-            carry = v >> 32;
-        }
-        if carry != 0 {
-            self.0.push(carry as u32);
-        }
-    }
-
-    fn divrem_small(&mut self, d: u32) -> u32 {
-        let mut rem = 0u64;
-        for l in self.0.iter_mut().rev() {
-            let v = (rem << 32) | *l as u64;
-            *l = (v / d as u64) as u32;
-            rem = v % d as u64;
-        }
-        self.trim();
-        rem as u32
-    }
-
-    fn shl(&self, n: usize) -> Big {
-        if self.is_zero() {
-            return Big::default();
-        }
-        let (limbs, bits) = (n / 32, n % 32);
-        let mut out = vec![0u32; limbs];
-        out.reserve(self.0.len() + 1);
-        let mut carry = 0u32;
-        for &l in &self.0 {
-            out.push(if bits == 0 { l } else { (l << bits) | carry });
-            carry = if bits == 0 { 0 } else { l >> (32 - bits) };
-        }
-        out.push(carry);
-        let mut b = Big(out);
-        b.trim();
-        b
-    }
-
-    fn shr(&self, n: usize) -> Big {
-        let (limbs, bits) = (n / 32, n % 32);
-        let src = self.0.get(limbs..).unwrap_or(&[]);
-        let mut out: Vec<u32> = (0..src.len())
-            .map(|i| {
-                let lo = src[i] >> bits;
-                let hi = if bits == 0 { 0 } else { src.get(i + 1).map_or(0, |h| h << (32 - bits)) };
-                lo | hi
-            })
-            .collect();
-        while out.last() == Some(&0) {
-            out.pop();
-        }
-        Big(out)
-    }
-
-    fn cmp(&self, o: &Big) -> std::cmp::Ordering {
-        self.0.len().cmp(&o.0.len()).then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
-    }
-
-    fn add(&self, o: &Big) -> Big {
-        let mut out = Vec::with_capacity(self.0.len().max(o.0.len()) + 1);
-        let mut carry = 0u64;
-        for i in 0..self.0.len().max(o.0.len()) {
-            let v = *self.0.get(i).unwrap_or(&0) as u64 + *o.0.get(i).unwrap_or(&0) as u64 + carry;
-            out.push(v as u32);
-            carry = v >> 32;
-        }
-        out.push(carry as u32);
-        let mut b = Big(out);
-        b.trim();
-        b
-    }
-
-    /// `self - o`, for `self >= o`.
-    fn sub(&self, o: &Big) -> Big {
-        let mut out = Vec::with_capacity(self.0.len());
-        let mut borrow = 0i64;
-        for (i, &l) in self.0.iter().enumerate() {
-            let mut v = l as i64 - *o.0.get(i).unwrap_or(&0) as i64 - borrow;
-            borrow = (v < 0) as i64;
-            if v < 0 {
-                v += 1 << 32;
-            }
-            out.push(v as u32);
-        }
-        let mut b = Big(out);
-        b.trim();
-        b
-    }
-
-    fn to_decimal(&self) -> String {
-        let mut n = self.clone();
-        let mut chunks = Vec::new();
-        while !n.is_zero() {
-            chunks.push(n.divrem_small(1_000_000_000));
-        }
-        let mut s = chunks.pop().map_or("0".to_string(), |c| c.to_string());
-        for c in chunks.iter().rev() {
-            s.push_str(&format!("{c:09}"));
-        }
-        s
+/// Adds one unit in the last place when `up`, carrying into the exponent
+/// when the mantissa overflows.
+fn round_up((mant, exp): (u64, i64), up: bool) -> (u64, i64) {
+    match (up, mant.checked_add(1)) {
+        (false, _) => (mant, exp),
+        (true, Some(m)) => (m, exp),
+        (true, None) => (1 << 63, exp + 1),
     }
 }
 
