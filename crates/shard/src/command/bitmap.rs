@@ -139,7 +139,13 @@ fn bitcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 Some(u) => parse_unit(u)?,
                 None => false,
             };
-            bit_range(start, end, bits, s.len())
+            // Unlike BITPOS, BITCOUNT takes an inverted all-negative range
+            // as empty before clamping.
+            if start < 0 && end < 0 && start > end {
+                None
+            } else {
+                bit_range(start, end, bits, s.len())
+            }
         }
         _ => return Err(CmdError::Syntax),
     };
@@ -288,6 +294,9 @@ mod tests {
         assert_eq!(t.cmd("BITCOUNT k 1 1"), ":6\r\n");
         assert_eq!(t.cmd("BITCOUNT k 5 30 BIT"), ":17\r\n");
         assert_eq!(t.cmd("BITCOUNT k -1 -2"), ":0\r\n");
+        assert_eq!(t.cmd("BITCOUNT k -26 -65"), ":0\r\n");
+        assert_eq!(t.cmd("BITCOUNT k -26 0"), ":4\r\n");
+        assert_eq!(t.cmd("BITPOS k 1 -26 -65"), ":1\r\n");
         assert_eq!(t.cmd("BITCOUNT k 0"), "-ERR syntax error\r\n");
         assert_eq!(t.cmd("BITCOUNT nokey 0"), ":0\r\n");
         t.cmd_args(&["SET".into(), "p".into(), Bytes::from_static(b"\x00\x0f\xff")]);

@@ -134,7 +134,7 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdResult {
             Kind::Set => (op.value as i128, true),
             _ => (old as i128 + op.value as i128, false),
         };
-        match fit(target, op.field, op.overflow) {
+        match fit(target, op.field, op.overflow, op.kind == Kind::Set) {
             Some(new) => {
                 write(v, op.offset, op.field.bits, new as u64);
                 out.int(if reply_old { old } else { new });
@@ -148,7 +148,11 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdResult {
 
 /// Brings `v` into the field's range by its overflow rule; `None` for a
 /// FAIL overflow.
-fn fit(v: i128, f: Field, how: Overflow) -> Option<i64> {
+///
+/// Saturation copies a Redis quirk: its overflow test for a signed SET
+/// computes `max - value` in wrapping 64-bit arithmetic, so a value so
+/// negative that this wraps saturates to the maximum, not the minimum.
+fn fit(v: i128, f: Field, how: Overflow, set: bool) -> Option<i64> {
     let (min, max): (i128, i128) =
         if f.signed { (-(1i128 << (f.bits - 1)), (1i128 << (f.bits - 1)) - 1) } else { (0, (1i128 << f.bits) - 1) };
     if (min..=max).contains(&v) {
@@ -156,7 +160,10 @@ fn fit(v: i128, f: Field, how: Overflow) -> Option<i64> {
     }
     match how {
         Overflow::Fail => None,
-        Overflow::Sat => Some(if v > max { max } else { min } as i64),
+        Overflow::Sat => {
+            let wraps = set && f.signed && f.bits < 64 && max - v > i64::MAX as i128;
+            Some(if v > max || wraps { max } else { min } as i64)
+        }
         Overflow::Wrap => {
             let m = (v as u128 as u64) & mask(f.bits);
             Some(if f.signed { sign_extend(m, f.bits) } else { m as i64 })
@@ -228,6 +235,10 @@ mod tests {
             "*3\r\n:-281474976710656\r\n:-1\r\n:9223372036854775807\r\n"
         );
         assert_eq!(t.cmd("BITFIELD k INCRBY i64 0 -9223372036854775808"), "*1\r\n:9223372036854775807\r\n");
+        assert_eq!(
+            t.cmd("BITFIELD k OVERFLOW SAT SET i8 0 -9223372036854775808 GET i8 0 SET i8 0 -9223372036854775680 GET i8 0"),
+            "*4\r\n:127\r\n:127\r\n:127\r\n:-128\r\n"
+        );
         assert_eq!(t.cmd("BITFIELD k OVERFLOW"), "-ERR syntax error\r\n");
         assert_eq!(t.cmd("BITFIELD k OVERFLOW X GET i8 0"), "-ERR Invalid OVERFLOW type specified\r\n");
         assert_eq!(t.cmd("BITFIELD k OVERFLOW SAT"), "*0\r\n");
