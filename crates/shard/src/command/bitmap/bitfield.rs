@@ -236,7 +236,9 @@ mod tests {
         );
         assert_eq!(t.cmd("BITFIELD k INCRBY i64 0 -9223372036854775808"), "*1\r\n:9223372036854775807\r\n");
         assert_eq!(
-            t.cmd("BITFIELD k OVERFLOW SAT SET i8 0 -9223372036854775808 GET i8 0 SET i8 0 -9223372036854775680 GET i8 0"),
+            t.cmd(
+                "BITFIELD k OVERFLOW SAT SET i8 0 -9223372036854775808 GET i8 0 SET i8 0 -9223372036854775680 GET i8 0"
+            ),
             "*4\r\n:127\r\n:127\r\n:127\r\n:-128\r\n"
         );
         assert_eq!(t.cmd("BITFIELD k OVERFLOW"), "-ERR syntax error\r\n");
