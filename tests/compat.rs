@@ -78,6 +78,11 @@ fn strings() {
 }
 
 #[test]
+fn bitmaps() {
+    compare("bitmaps.redis");
+}
+
+#[test]
 fn keys() {
     compare("keys.redis");
 }

@@ -9,6 +9,7 @@
 //! that modifies data calls [`Ctx::dirty`]; that is what makes WATCHers
 //! abort, blocked clients wake and save rules count.
 
+pub mod bitmap;
 pub mod connection;
 pub mod hash;
 pub mod keys;
@@ -129,6 +130,7 @@ impl Registry {
             server::COMMANDS,
             keys::COMMANDS,
             string::COMMANDS,
+            bitmap::COMMANDS,
             hash::COMMANDS,
             list::COMMANDS,
             set::COMMANDS,
