@@ -123,7 +123,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn new() -> Self {
-        let families: [&[Cmd]; 11] = [
+        let families: &[&[Cmd]] = &[
             connection::COMMANDS,
             pubsub::COMMANDS,
             transaction::COMMANDS,
@@ -138,7 +138,7 @@ impl Registry {
             scripting::COMMANDS,
         ];
         let mut map = HashMap::new();
-        for cmd in families.into_iter().flatten() {
+        for cmd in families.iter().copied().flatten() {
             let spec = slotway_slots::commands::lookup(cmd.name.as_bytes())
                 .unwrap_or_else(|| panic!("command '{}' missing from the command table", cmd.name));
             for sub in spec.subcommands {

@@ -186,7 +186,12 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], val: &[u8], o: &Opts<'_>, expire: 
     match old {
         Some(e) if o.keepttl => e.value = str_value(val),
         _ => {
-            db.insert(key, Entry { value: str_value(val), expire });
+            db.insert(key, Entry::new(str_value(val)));
+            if expire != 0 {
+                // Through the Db so that expiries beyond the packed range
+                // stay exact.
+                db.set_expire(key, expire);
+            }
         }
     }
     ctx.dirty(1);
@@ -252,7 +257,7 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             db.set_expire(key, at);
             ctx.dirty(1);
         }
-        None if o.persist && db.peek(key).is_some_and(|e| e.expire != 0) => {
+        None if o.persist && db.peek(key).is_some_and(|e| e.expire() != 0) => {
             db.set_expire(key, 0);
             ctx.dirty(1);
         }
@@ -333,7 +338,7 @@ pub(crate) mod tests {
 
     fn ttl_ms(t: &mut TestServer, key: &str) -> u64 {
         let store = t.shared.store.lock();
-        store.dbs[0].peek(key.as_bytes()).map_or(0, |e| e.expire)
+        store.dbs[0].peek(key.as_bytes()).map_or(0, |e| store.dbs[0].exact_expire(key.as_bytes(), e.expire()))
     }
 
     #[test]

@@ -130,7 +130,7 @@ mod tests {
         t.cmd("INCR n");
         t.cmd("INCRBYFLOAT n 1.5");
         let store = t.shared.store.lock();
-        assert!(store.dbs[0].peek(b"n").is_some_and(|e| e.expire > 0));
+        assert!(store.dbs[0].peek(b"n").is_some_and(|e| e.expire() > 0));
     }
 
     #[test]
