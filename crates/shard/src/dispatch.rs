@@ -72,7 +72,7 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
     }
     let db = ctx.client.db;
     if ctx.store.dirty != dirty_before {
-        for i in reg.spec.keys(args).unwrap_or_default() {
+        for i in reg.spec.written_keys(args).unwrap_or_default() {
             ctx.store.touch(db, &args[i]);
         }
     }

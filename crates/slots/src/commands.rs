@@ -208,15 +208,35 @@ impl CommandSpec {
     /// The indices of the key arguments of `args` (which include the
     /// command name), in argument order.
     pub fn keys<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Vec<usize>, KeysError> {
+        self.keys_where(args, false)
+    }
+
+    /// The keys the command may modify (key specs flagged RW, OW or RM):
+    /// BITOP's sources are read, only its destination is written.
+    pub fn written_keys<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Vec<usize>, KeysError> {
+        self.keys_where(args, true)
+    }
+
+    fn keys_where<A: AsRef<[u8]>>(&self, args: &[A], written_only: bool) -> Result<Vec<usize>, KeysError> {
+        const WRITES: u32 = key_flags::RW | key_flags::OW | key_flags::RM;
         let mut out = Vec::new();
         match self.name {
-            "sort" | "sort_ro" => sort_keys(args, self.name == "sort", &mut out),
+            // Redis finds these by hand. SORT reads its key (index 1) and
+            // writes only the STORE destination.
+            "sort" | "sort_ro" => {
+                sort_keys(args, self.name == "sort", &mut out);
+                if written_only {
+                    out.retain(|&i| i != 1);
+                }
+            }
             "migrate" => migrate_keys(args, &mut out),
             _ => {
-                for spec in self.key_specs {
+                let mut specs = 0;
+                for spec in self.key_specs.iter().filter(|s| !written_only || s.flags & WRITES != 0) {
                     spec_keys(spec, args, &mut out)?;
+                    specs += 1;
                 }
-                if self.key_specs.len() > 1 {
+                if specs > 1 {
                     out.sort_unstable();
                     out.dedup();
                 }
@@ -378,6 +398,21 @@ mod tests {
         assert_eq!(keys("blmpop 0 2 a b LEFT"), ["a", "b"]);
         assert_eq!(keys("object encoding k"), ["k"]);
         assert_eq!(keys("ping"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn written_keys_leave_sources_out() {
+        let written = |line: &str| {
+            let args: Vec<&str> = line.split(' ').collect();
+            let spec = lookup_args(&args).expect("known command");
+            spec.written_keys(&args).expect("valid").into_iter().map(|i| args[i].to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(written("bitop and dst a b"), ["dst"]);
+        assert_eq!(written("sinterstore dst a b"), ["dst"]);
+        assert_eq!(written("lmove a b LEFT RIGHT"), ["a", "b"]);
+        assert_eq!(written("sort k STORE out"), ["out"]);
+        assert_eq!(written("set k v"), ["k"]);
+        assert_eq!(written("get k"), Vec::<String>::new());
     }
 
     #[test]
