@@ -9,6 +9,7 @@
 //! that modifies data calls [`Ctx::dirty`]; that is what makes WATCHers
 //! abort, blocked clients wake and save rules count.
 
+pub mod client;
 pub mod connection;
 pub mod hash;
 pub mod keys;
