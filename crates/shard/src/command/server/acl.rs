@@ -264,7 +264,8 @@ mod tests {
         assert!(t.cmd("ACL CAT").starts_with("*21\r\n$8\r\nkeyspace\r\n"));
         assert!(t.cmd("ACL CAT connection").contains("$5\r\nhello\r\n"));
         assert!(t.cmd("ACL SETUSER bob on").starts_with("-ERR ACL SETUSER is not supported"));
-        assert_eq!(t.cmd("ACL GENPASS 5"), "$2\r\n".to_string() + &t.cmd("ACL GENPASS 5")[4..]);
+        assert!(t.cmd("ACL GENPASS 5").starts_with("$2\r\n"));
+        assert!(t.cmd("ACL GENPASS").starts_with("$64\r\n"));
         assert_eq!(t.cmd("ACL DRYRUN default nosuch"), "-ERR Command 'nosuch' not found\r\n");
         let mut p = TestServer::with_config(Config { requirepass: Some(b"pw".to_vec()), ..Config::default() });
         assert_eq!(

@@ -257,7 +257,12 @@ fn getkeys(ctx: &mut Ctx<'_>, cmd: &[Bytes], with_flags: bool) -> CmdResult {
     if !spec.arity_ok(cmd.len()) {
         return Err(CmdError::err("ERR Invalid number of arguments specified for command"));
     }
-    let keys = key_flags(spec, cmd);
+    let mut keys = key_flags(spec, cmd);
+    for (_, fl) in keys.iter_mut() {
+        if *fl & table::key_flags::VARIABLE_FLAGS != 0 {
+            *fl = actual_flags(spec.name, cmd, *fl);
+        }
+    }
     ctx.out.array(keys.len());
     for (i, fl) in keys {
         if with_flags {
@@ -300,6 +305,19 @@ fn key_flags(spec: &'static CommandSpec, cmd: &[Bytes]) -> Vec<(usize, u32)> {
             }
             out
         }
+    }
+}
+
+/// The flags a `variable_flags` key spec has for these arguments: SET
+/// reads its key only with GET, BITFIELD writes only with SET or INCRBY.
+fn actual_flags(name: &str, cmd: &[Bytes], declared: u32) -> u32 {
+    use table::key_flags::{ACCESS, OW, RO, RW, UPDATE};
+    match name {
+        "set" if cmd.iter().skip(3).any(|a| is(a, "get")) => RW | ACCESS | UPDATE,
+        "set" => OW | UPDATE,
+        "bitfield" if cmd.iter().skip(2).any(|a| is(a, "set") || is(a, "incrby")) => RW | ACCESS | UPDATE,
+        "bitfield" => RO | ACCESS,
+        _ => declared,
     }
 }
 
