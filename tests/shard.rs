@@ -200,7 +200,10 @@ fn hello_3_raw_map_reply() {
     let shard = Server::shard(&[]);
     let mut c = shard.client();
     let r = c.cmd_str(&["HELLO", "3"]);
-    assert!(r.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n"), "{r}");
+    assert!(
+        r.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n"),
+        "{r}"
+    );
     assert_eq!(c.cmd_str(&["GET", "nokey"]), "_\r\n");
     assert!(c.cmd_str(&["CLIENT", "INFO"]).contains(" resp=3\n"));
 }

@@ -64,7 +64,8 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     };
     let spec = reg.spec;
-    if ctx.client.last_cmd != spec.name {
+    // Same table entry, same pointer: no string comparison per command.
+    if !std::ptr::eq(ctx.client.last_cmd, spec.name) {
         ctx.client.last_cmd = spec.name;
         *ctx.client.handle.last_cmd.lock() = spec.name;
     }
@@ -82,10 +83,12 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ));
         return;
     }
-    if ctx.client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
-        ctx.client.multi.as_mut().expect("in multi").push(args.to_vec());
-        ctx.out.simple(b"QUEUED");
-        return;
+    if let Some(queue) = ctx.client.multi.as_mut() {
+        if !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            queue.push(args.to_vec());
+            ctx.out.simple(b"QUEUED");
+            return;
+        }
     }
     run(ctx, reg, args);
 }

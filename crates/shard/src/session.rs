@@ -52,7 +52,10 @@ struct Session {
 enum Next {
     Continue,
     Close,
-    Block { rx: oneshot::Receiver<BytesMut>, timeout: Option<Duration> },
+    Block {
+        rx: oneshot::Receiver<BytesMut>,
+        timeout: Option<Duration>,
+    },
     /// CLIENT PAUSE holds the next request until then.
     Paused(std::time::Instant),
 }

@@ -265,11 +265,8 @@ fn info_line(ctx: &Ctx<'_>, h: &ClientHandle, out: &mut String) {
     let age = now.saturating_sub(h.created_ms) / 1000;
     let idle = if me { 0 } else { now.saturating_sub(h.last_interaction_ms.load(Ordering::Relaxed)) / 1000 };
     let (sub, psub) = (h.subscriptions.load(Ordering::Relaxed), h.psubscriptions.load(Ordering::Relaxed));
-    let multi = if me {
-        ctx.client.multi.as_ref().map_or(-1, |m| m.len() as i64)
-    } else {
-        h.multi_len.load(Ordering::Relaxed)
-    };
+    let multi =
+        if me { ctx.client.multi.as_ref().map_or(-1, |m| m.len() as i64) } else { h.multi_len.load(Ordering::Relaxed) };
     let mut fl = String::new();
     if h.has_flag(FLAG_MONITOR) {
         fl.push('O');
@@ -576,9 +573,34 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "id", "addr", "laddr", "fd", "name", "age", "idle", "flags", "db", "sub", "psub", "ssub", "multi",
-                "qbuf", "qbuf-free", "argv-mem", "multi-mem", "rbs", "rbp", "obl", "oll", "omem", "tot-mem",
-                "events", "cmd", "user", "redir", "resp"
+                "id",
+                "addr",
+                "laddr",
+                "fd",
+                "name",
+                "age",
+                "idle",
+                "flags",
+                "db",
+                "sub",
+                "psub",
+                "ssub",
+                "multi",
+                "qbuf",
+                "qbuf-free",
+                "argv-mem",
+                "multi-mem",
+                "rbs",
+                "rbp",
+                "obl",
+                "oll",
+                "omem",
+                "tot-mem",
+                "events",
+                "cmd",
+                "user",
+                "redir",
+                "resp"
             ]
         );
         assert!(line.contains(" name=me "), "{line}");

@@ -255,13 +255,18 @@ mod tests {
         let r2 = t.cmd("HELLO");
         assert!(r2.starts_with("*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n"), "{r2}");
         assert!(r2.contains(&format!("$2\r\nid\r\n:{id}\r\n")));
-        assert!(r2.ends_with("$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"));
+        assert!(
+            r2.ends_with("$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n")
+        );
         assert!(t.cmd("HELLO 3").starts_with("%7\r\n"));
         assert_eq!(t.cmd("GET nokey"), "_\r\n");
         assert_eq!(t.cmd("HELLO 4"), "-NOPROTO unsupported protocol version\r\n");
         assert_eq!(t.cmd("HELLO x"), "-ERR Protocol version is not an integer or out of range\r\n");
         assert_eq!(t.cmd("HELLO 3 FOO"), "-ERR Syntax error in HELLO option 'FOO'\r\n");
-        assert_eq!(t.cmd("HELLO 3 AUTH bob x FOO"), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+        assert_eq!(
+            t.cmd("HELLO 3 AUTH bob x FOO"),
+            "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        );
         assert!(t.cmd("HELLO 2 SETNAME nm").starts_with("*14\r\n"));
         assert_eq!(t.cmd("CLIENT GETNAME"), "$2\r\nnm\r\n");
         assert_eq!(t.cmd("RESET"), "+RESET\r\n");

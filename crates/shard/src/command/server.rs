@@ -143,7 +143,8 @@ impl Monitors {
 /// passwords replaced by `(redacted)`.
 fn monitor_line(client: &Client, args: &[Bytes], at: std::time::SystemTime) -> Vec<u8> {
     let t = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let mut out = format!("+{}.{:06} [{} {}]", t.as_secs(), t.subsec_micros(), client.db, client.handle.addr).into_bytes();
+    let mut out =
+        format!("+{}.{:06} [{} {}]", t.as_secs(), t.subsec_micros(), client.db, client.handle.addr).into_bytes();
     let secret = secret_args(args);
     for (i, a) in args.iter().enumerate() {
         out.push(b' ');

@@ -86,8 +86,11 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
         }
         b"docs" => {
-            let found: Vec<&CommandSpec> =
-                if args.len() == 2 { table::all().iter().collect() } else { args[2..].iter().filter_map(|n| find(n)).collect() };
+            let found: Vec<&CommandSpec> = if args.len() == 2 {
+                table::all().iter().collect()
+            } else {
+                args[2..].iter().filter_map(|n| find(n)).collect()
+            };
             ctx.out.map(found.len());
             for c in found {
                 ctx.out.bulk(c.name.as_bytes());
@@ -249,8 +252,8 @@ fn getkeys(ctx: &mut Ctx<'_>, cmd: &[Bytes], with_flags: bool) -> CmdResult {
     let spec = table::lookup_args(cmd)
         .filter(|s| s.subcommands.is_empty())
         .ok_or_else(|| CmdError::err("ERR Invalid command specified"))?;
-    let has_keys = spec.has(table::flags::MOVABLEKEYS)
-        || spec.key_specs.iter().any(|k| k.flags & table::key_flags::NOT_KEY == 0);
+    let has_keys =
+        spec.has(table::flags::MOVABLEKEYS) || spec.key_specs.iter().any(|k| k.flags & table::key_flags::NOT_KEY == 0);
     if !has_keys {
         return Err(CmdError::err("ERR The command has no key arguments"));
     }
@@ -287,7 +290,9 @@ fn key_flags(spec: &'static CommandSpec, cmd: &[Bytes]) -> Vec<(usize, u32)> {
             let second = if spec.name == "migrate" { 1 } else { 2 };
             all.iter()
                 .enumerate()
-                .map(|(n, &i)| (i, if n == 0 && (spec.name != "migrate" || i == 3) { flags_of(0) } else { flags_of(second) }))
+                .map(|(n, &i)| {
+                    (i, if n == 0 && (spec.name != "migrate" || i == 3) { flags_of(0) } else { flags_of(second) })
+                })
                 .collect()
         }
         _ => {

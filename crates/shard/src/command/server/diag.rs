@@ -151,7 +151,8 @@ const MEMORY_HELP: &[&str] = &[
 ];
 
 const MEMORY_DOCTOR_EMPTY: &str = "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n";
-const MEMORY_DOCTOR_OK: &str = "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n";
+const MEMORY_DOCTOR_OK: &str =
+    "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n";
 
 pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
@@ -222,11 +223,7 @@ fn key_footprint(key: &[u8], e: &Entry, samples: usize) -> usize {
             seen += 1;
             total += s;
         }
-        if seen == 0 {
-            0
-        } else {
-            total / seen * n
-        }
+        total.checked_div(seen).map_or(0, |avg| avg.saturating_mul(n))
     }
     let value = match &e.value {
         Value::Str(s) => alloc(s.len()),
@@ -236,7 +233,9 @@ fn key_footprint(key: &[u8], e: &Entry, samples: usize) -> usize {
             let per = 2 * FAT_PTR + 8 + 8;
             64 + h.capacity() * per + sampled(h.len(), samples, h.iter().map(|(k, v)| alloc(k.len()) + alloc(v.len())))
         }
-        Value::Set(s) => 64 + s.capacity() * (FAT_PTR + 16) + sampled(s.len(), samples, s.iter().map(|m| alloc(m.len()))),
+        Value::Set(s) => {
+            64 + s.capacity() * (FAT_PTR + 16) + sampled(s.len(), samples, s.iter().map(|m| alloc(m.len())))
+        }
         Value::ZSet(z) => {
             // A hash entry (member, score) and a tree entry (score, member)
             // per member, each member stored twice.
@@ -253,7 +252,7 @@ fn stats(ctx: &mut Ctx<'_>) {
     let clients = ctx.shared.clients.lock().len() as u64;
     let clients_mem = clients * 20 * 1024;
     let nonempty: Vec<(usize, usize)> =
-        ctx.store.dbs.iter().enumerate().filter(|(_, d)| d.len() > 0).map(|(i, d)| (i, d.len())).collect();
+        ctx.store.dbs.iter().enumerate().filter(|(_, d)| !d.is_empty()).map(|(i, d)| (i, d.len())).collect();
     let keys: usize = nonempty.iter().map(|(_, n)| n).sum();
     let overhead = clients_mem + nonempty.iter().map(|(_, n)| *n as u64 * 24).sum::<u64>();
     let dataset = used.saturating_sub(overhead);
@@ -326,15 +325,15 @@ mod tests {
 
     #[test]
     fn slowlog_records_and_resets() {
-        let mut t = TestServer::with_config(crate::config::Config {
-            slowlog_log_slower_than: 0,
-            ..Default::default()
-        });
+        let mut t = TestServer::with_config(crate::config::Config { slowlog_log_slower_than: 0, ..Default::default() });
         t.cmd("SLOWLOG RESET");
         t.cmd("CLIENT SETNAME nm");
         let r = t.cmd("SLOWLOG GET 1");
         assert!(r.starts_with("*1\r\n*6\r\n:"), "{r}");
-        assert!(r.ends_with("*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$2\r\nnm\r\n$11\r\n127.0.0.1:1\r\n$2\r\nnm\r\n"), "{r}");
+        assert!(
+            r.ends_with("*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$2\r\nnm\r\n$11\r\n127.0.0.1:1\r\n$2\r\nnm\r\n"),
+            "{r}"
+        );
         assert_eq!(t.cmd("SLOWLOG GET -2"), "-ERR count should be greater than or equal to -1\r\n");
         assert_eq!(t.cmd("SLOWLOG RESET"), "+OK\r\n");
         // SLOWLOG RESET itself is logged after the reset.
@@ -365,7 +364,7 @@ mod tests {
         let small = n(t.cmd("MEMORY USAGE small"));
         let large = n(t.cmd("MEMORY USAGE big SAMPLES 0"));
         assert!(small > 16 && small < 200, "{small}");
-        assert!(large >= 10_000 && large < 10_300, "{large}");
+        assert!((10_000..10_300).contains(&large), "{large}");
         assert_eq!(t.cmd("MEMORY USAGE small FOO"), "-ERR syntax error\r\n");
         assert_eq!(t.cmd("MEMORY USAGE small SAMPLES x"), "-ERR value is not an integer or out of range\r\n");
         assert!(t.cmd("MEMORY STATS").starts_with("*56\r\n$14\r\npeak.allocated\r\n"));
