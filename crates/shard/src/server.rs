@@ -76,6 +76,8 @@ pub struct Shared {
     pub monitors: crate::command::server::Monitors,
     /// CLIENT PAUSE state.
     pub pause: crate::command::client::Pause,
+    /// Failed authentications (ACL LOG).
+    pub acl_log: crate::command::server::AclLog,
 }
 
 impl Shared {
@@ -97,6 +99,7 @@ impl Shared {
             slowlog: Mutex::new(SlowLog::default()),
             monitors: Default::default(),
             pause: Default::default(),
+            acl_log: Default::default(),
         })
     }
 

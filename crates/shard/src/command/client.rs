@@ -228,6 +228,14 @@ fn all_clients(ctx: &Ctx<'_>) -> Vec<Arc<ClientHandle>> {
     v
 }
 
+/// The calling client's CLIENT INFO line, without its newline (ACL LOG).
+pub fn own_info(ctx: &Ctx<'_>) -> String {
+    let mut line = String::new();
+    info_line(ctx, &ctx.client.handle, &mut line);
+    line.pop();
+    line
+}
+
 fn list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut want_type = None;
     let mut ids = None;
@@ -681,6 +689,31 @@ mod tests {
         assert_eq!(t.cmd("CLIENT NO-EVICT on"), "+OK\r\n");
         assert!(t.cmd("CLIENT INFO").contains(" flags=e "));
         assert_eq!(t.cmd("CLIENT NO-EVICT maybe"), "-ERR syntax error\r\n");
+    }
+
+    #[test]
+    fn unblock_answers_the_blocked_session() {
+        let mut t = TestServer::new();
+        let addr: std::net::SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        for (reason, want) in [("TIMEOUT", "*-1\r\n"), ("ERROR", "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n")]
+        {
+            let other = t.shared.new_client(addr, addr);
+            let (tx, mut rx) = tokio::sync::oneshot::channel();
+            t.shared.store.lock().block(crate::store::Waiter {
+                client: other.id,
+                db: 0,
+                keys: vec![b"q"[..].into()],
+                args: vec!["BLPOP".into(), "q".into(), "0".into()],
+                proto: slotway_resp::Proto::Resp2,
+                handle: other.clone(),
+                tx,
+            });
+            assert!(t.cmd(&format!("CLIENT LIST ID {}", other.id)).contains(" flags=b "));
+            assert_eq!(t.cmd(&format!("CLIENT UNBLOCK {} {reason}", other.id)), ":1\r\n");
+            assert_eq!(&rx.try_recv().expect("reply sent")[..], want.as_bytes());
+            assert!(!t.shared.store.lock().is_blocked(other.id));
+            assert_eq!(t.cmd(&format!("CLIENT UNBLOCK {}", other.id)), ":0\r\n");
+        }
     }
 
     #[test]

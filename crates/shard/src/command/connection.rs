@@ -89,6 +89,8 @@ fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         _ => return Err(CmdError::Syntax),
     };
     if !ok {
+        let user = if args.len() == 3 { &args[1][..] } else { b"default" };
+        ctx.shared.acl_log.auth_failure(ctx, "auth", user);
         return Err(CmdError::err(WRONGPASS));
     }
     ctx.client.authenticated = true;
@@ -127,6 +129,7 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let more = args.len() - 1 - j;
         if is(&args[j], "auth") && more >= 2 {
             if !check_user(ctx, &args[j + 1], &args[j + 2]) {
+                ctx.shared.acl_log.auth_failure(ctx, "hello", &args[j + 1]);
                 return Err(CmdError::err(WRONGPASS));
             }
             ctx.client.authenticated = true;

@@ -6,6 +6,7 @@
 //! Redis's unknown-command error.
 
 mod acl;
+pub use acl::AclLog;
 mod commands;
 mod diag;
 

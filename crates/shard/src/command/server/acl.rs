@@ -2,7 +2,10 @@
 //! setting is `requirepass`. Creating, changing or deleting users is not
 //! supported and says so.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
+use parking_lot::Mutex;
 
 use super::super::client::{help_reply, subcommand_syntax};
 use super::super::{is, Ctx};
@@ -100,12 +103,15 @@ pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.out.bulk(hex.as_bytes());
         }
         b"log" => match args.get(2) {
-            Some(a) if is(a, "reset") => ctx.out.ok(),
-            Some(a) => {
-                super::super::parse_i64(a)?;
-                ctx.out.array(0);
+            Some(a) if is(a, "reset") => {
+                ctx.shared.acl_log.entries.lock().clear();
+                ctx.out.ok();
             }
-            None => ctx.out.array(0),
+            Some(a) => {
+                let n = super::super::parse_i64(a)?;
+                ctx.shared.acl_log.reply(ctx, usize::try_from(n).unwrap_or(0));
+            }
+            None => ctx.shared.acl_log.reply(ctx, 10),
         },
         b"dryrun" => {
             if &args[2][..] != b"default" {
@@ -136,6 +142,71 @@ pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         _ => return Err(subcommand_syntax(args)),
     }
     Ok(())
+}
+
+struct LogEntry {
+    count: u64,
+    object: &'static str,
+    username: Bytes,
+    at_ms: u64,
+    client_info: String,
+}
+
+/// ACL LOG: failed authentications, newest first, at most 128 (Redis's
+/// `acllog-max-len`). A failure like one of the last ten within a minute
+/// counts on that entry instead of adding one, as in Redis. Only
+/// authentication failures exist here: with one all-powerful user no
+/// command or key is ever denied.
+#[derive(Default)]
+pub struct AclLog {
+    entries: Mutex<VecDeque<LogEntry>>,
+}
+
+impl AclLog {
+    const MAX: usize = 128;
+    const GROUP_MS: u64 = 60_000;
+
+    pub fn auth_failure(&self, ctx: &Ctx<'_>, object: &'static str, user: &[u8]) {
+        let client_info = super::super::client::own_info(ctx);
+        let now = ctx.now;
+        let mut log = self.entries.lock();
+        let similar = log
+            .iter_mut()
+            .take(10)
+            .find(|e| e.object == object && &e.username[..] == user && now.saturating_sub(e.at_ms) < Self::GROUP_MS);
+        if let Some(e) = similar {
+            e.count += 1;
+            e.at_ms = now;
+            e.client_info = client_info;
+            return;
+        }
+        log.push_front(LogEntry { count: 1, object, username: Bytes::copy_from_slice(user), at_ms: now, client_info });
+        log.truncate(Self::MAX);
+    }
+
+    fn reply(&self, ctx: &mut Ctx<'_>, n: usize) {
+        let log = self.entries.lock();
+        let n = n.min(log.len());
+        let out = &mut *ctx.out;
+        out.array(n);
+        for e in log.iter().take(n) {
+            out.map(7);
+            out.bulk(b"count");
+            out.int(e.count as i64);
+            out.bulk(b"reason");
+            out.bulk(b"auth");
+            out.bulk(b"context");
+            out.bulk(b"toplevel");
+            out.bulk(b"object");
+            out.bulk(e.object.as_bytes());
+            out.bulk(b"username");
+            out.bulk(&e.username);
+            out.bulk(b"age-seconds");
+            out.double(ctx.now.saturating_sub(e.at_ms) as f64 / 1000.0);
+            out.bulk(b"client-info");
+            out.bulk(e.client_info.as_bytes());
+        }
+    }
 }
 
 fn getuser(ctx: &mut Ctx<'_>, args: &[Bytes]) {
@@ -267,6 +338,18 @@ mod tests {
         assert!(t.cmd("ACL GENPASS 5").starts_with("$2\r\n"));
         assert!(t.cmd("ACL GENPASS").starts_with("$64\r\n"));
         assert_eq!(t.cmd("ACL DRYRUN default nosuch"), "-ERR Command 'nosuch' not found\r\n");
+        assert_eq!(t.cmd("ACL LOG"), "*0\r\n");
+        t.cmd("AUTH bob x");
+        t.cmd("AUTH bob y");
+        t.cmd("HELLO 2 AUTH eve z");
+        let log = t.cmd("ACL LOG");
+        assert!(log.starts_with("*2\r\n*14\r\n$5\r\ncount\r\n:1\r\n$6\r\nreason\r\n$4\r\nauth\r\n"), "{log}");
+        assert!(log.contains("$6\r\nobject\r\n$5\r\nhello\r\n$8\r\nusername\r\n$3\r\neve\r\n"), "{log}");
+        assert!(log.contains("$5\r\ncount\r\n:2\r\n"), "{log}");
+        assert!(log.contains(" cmd=auth user=default redir=-1 resp=2\r\n"), "{log}");
+        assert!(t.cmd("ACL LOG 1").starts_with("*1\r\n"));
+        assert_eq!(t.cmd("ACL LOG RESET"), "+OK\r\n");
+        assert_eq!(t.cmd("ACL LOG"), "*0\r\n");
         let mut p = TestServer::with_config(Config { requirepass: Some(b"pw".to_vec()), ..Config::default() });
         assert_eq!(
             p.cmd("ACL LIST"),
