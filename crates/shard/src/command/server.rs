@@ -9,6 +9,8 @@ mod acl;
 pub use acl::AclLog;
 mod commands;
 mod diag;
+mod docs;
+mod docs_table;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

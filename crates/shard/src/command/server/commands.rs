@@ -3,9 +3,8 @@
 //!
 //! COMMAND INFO's layout is Redis's exactly: name, arity, flags, first key,
 //! last key, step, ACL categories, tips, key specs, subcommands. COMMAND
-//! DOCS gives less than Redis: the table has no summaries or argument
-//! lists, so each entry holds `since`, `group`, the deprecation flag and
-//! subcommands.
+//! DOCS answers from Redis's own documentation ([`super::docs`]), falling
+//! back to what the table knows (`since`, `group`) for a command it lacks.
 
 use bytes::Bytes;
 use slotway_resp::ReplyBuf;
@@ -94,7 +93,10 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.out.map(found.len());
             for c in found {
                 ctx.out.bulk(c.name.as_bytes());
-                write_docs(ctx.out, c);
+                match super::docs::lookup(c.name) {
+                    Some(d) => d.write(ctx.out),
+                    None => write_docs(ctx.out, c),
+                }
             }
         }
         b"getkeys" | b"getkeysandflags" => getkeys(ctx, &args[2..], sub.len() > 7)?,
@@ -400,8 +402,16 @@ mod tests {
         assert_eq!(t.cmd("COMMAND LIST FILTERBY FOO x"), "-ERR syntax error\r\n");
         assert_eq!(
             t.cmd("COMMAND DOCS get"),
-            "*2\r\n$3\r\nget\r\n*4\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n"
+            "*2\r\n$3\r\nget\r\n*10\r\n$7\r\nsummary\r\n$22\r\nGet the value of a key\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n$9\r\narguments\r\n*1\r\n*6\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n"
         );
+        assert!(t.cmd("COMMAND DOCS client|kill").starts_with("*2\r\n$11\r\nclient|kill\r\n*12\r\n$7\r\nsummary\r\n"));
+        // Every command in the table has its documentation.
+        for c in slotway_slots::commands::all() {
+            assert!(super::super::docs::lookup(c.name).is_some(), "{}", c.name);
+            for s in c.subcommands {
+                assert!(super::super::docs::lookup(s.name).is_some(), "{}", s.name);
+            }
+        }
         assert_eq!(t.cmd("COMMAND DOCS nosuch"), "*0\r\n");
     }
 
