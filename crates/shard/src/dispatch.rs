@@ -130,7 +130,8 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
         ctx.shared.monitors.feed(ctx.client, args);
     }
     if ctx.config.slowlog_log_slower_than >= 0 && usec as i64 >= ctx.config.slowlog_log_slower_than {
-        ctx.shared.slowlog_push(args, usec, ctx.client, ctx.config.slowlog_max_len);
+        let hidden = crate::command::server::redacted(args);
+        ctx.shared.slowlog_push(hidden.as_deref().unwrap_or(args), usec, ctx.client, ctx.config.slowlog_max_len);
     }
 }
 

@@ -161,6 +161,21 @@ fn monitor_line(client: &Client, args: &[Bytes], at: std::time::SystemTime) -> V
     out
 }
 
+/// `args` with passwords replaced by `(redacted)`, as the slow log keeps
+/// them; `None` when nothing is secret (the common case, no copy).
+pub fn redacted(args: &[Bytes]) -> Option<Vec<Bytes>> {
+    if !(is(&args[0], "auth") || is(&args[0], "hello")) {
+        return None;
+    }
+    let secret = secret_args(args);
+    Some(
+        args.iter()
+            .enumerate()
+            .map(|(i, a)| if secret.contains(&i) { Bytes::from_static(b"(redacted)") } else { a.clone() })
+            .collect(),
+    )
+}
+
 /// The arguments Redis hides from MONITOR: AUTH's, and HELLO's AUTH pair.
 fn secret_args(args: &[Bytes]) -> Vec<usize> {
     if is(&args[0], "auth") {
@@ -234,6 +249,15 @@ mod tests {
         let hello: Vec<Bytes> = vec!["HELLO".into(), "3".into(), "AUTH".into(), "u".into(), "p".into()];
         assert!(String::from_utf8_lossy(&monitor_line(&t.client, &hello, at))
             .ends_with("\"HELLO\" \"3\" \"AUTH\" \"(redacted)\" \"(redacted)\"\r\n"));
+    }
+
+    #[test]
+    fn slowlog_hides_passwords() {
+        let mut t = TestServer::with_config(crate::config::Config { slowlog_log_slower_than: 0, ..Default::default() });
+        t.cmd("AUTH default secret");
+        let r = t.cmd("SLOWLOG GET 1");
+        assert!(r.contains("*3\r\n$4\r\nAUTH\r\n$10\r\n(redacted)\r\n$10\r\n(redacted)\r\n"), "{r}");
+        assert!(!r.contains("secret"));
     }
 
     #[test]
