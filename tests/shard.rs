@@ -308,3 +308,24 @@ fn shutdown_stops_the_server() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn client_reply_off_and_skip_over_a_socket() {
+    let shard = Server::shard(&[]);
+    let mut c = shard.client();
+    c.send(&["CLIENT", "REPLY", "OFF"]).unwrap();
+    c.send(&["PING"]).unwrap();
+    c.send(&["ECHO", "hidden"]).unwrap();
+    c.send(&["CLIENT", "REPLY", "SKIP"]).unwrap();
+    c.send(&["CLIENT", "REPLY", "ON"]).unwrap();
+    assert_eq!(c.read_reply().unwrap(), b"+OK\r\n");
+    c.send(&["CLIENT", "REPLY", "SKIP"]).unwrap();
+    c.send(&["ECHO", "skipped"]).unwrap();
+    assert_eq!(c.cmd_str(&["ECHO", "shown"]), "$5\r\nshown\r\n");
+    // Another connection sees what this one ran last, and its db.
+    assert_eq!(c.cmd_str(&["SELECT", "3"]), "+OK\r\n");
+    let mut other = shard.client();
+    let id = client_id(&mut c);
+    let line = other.cmd_str(&["CLIENT", "LIST", "ID", &id.to_string()]);
+    assert!(line.contains(" db=3 ") && line.contains(" cmd=client|id "), "{line}");
+}
