@@ -88,9 +88,9 @@ impl Session {
                 _ = handle.kill.cancelled() => return Ok(()),
                 _ = self.shared.shutdown.cancelled() => return Ok(()),
                 Some(line) = next_monitor_line(&mut self.client.monitor_rx) => {
-                    self.out.raw(&line);
+                    self.write_monitor_line(&line);
                     while let Some(Ok(line)) = self.client.monitor_rx.as_mut().map(|rx| rx.try_recv()) {
-                        self.out.raw(&line);
+                        self.write_monitor_line(&line);
                     }
                     self.flush(&mut stream).await?;
                 }
@@ -263,6 +263,11 @@ impl Session {
 
     fn unblock(&mut self) {
         self.shared.store.lock().unblock(self.client.id());
+    }
+
+    fn write_monitor_line(&mut self, line: &[u8]) {
+        self.client.handle.pending_out.fetch_sub(line.len(), Ordering::Relaxed);
+        self.out.raw(line);
     }
 
     fn push_message(&mut self, msg: Message) {

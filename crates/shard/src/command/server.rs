@@ -13,13 +13,14 @@ mod docs;
 mod docs_table;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::{is, Action, Cmd, Ctx};
-use crate::client::{Client, ClientId, FLAG_MONITOR};
+use crate::client::{Client, ClientHandle, ClientId, FLAG_MONITOR};
 use crate::error::{CmdError, CmdResult};
 
 /// The Redis version this server answers as.
@@ -99,7 +100,7 @@ fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let (tx, rx) = mpsc::unbounded_channel();
     ctx.client.monitor_rx = Some(rx);
     ctx.client.handle.set_flag(FLAG_MONITOR, true);
-    ctx.shared.monitors.add(ctx.client.id(), tx);
+    ctx.shared.monitors.add(ctx.client.handle.clone(), tx);
     ctx.out.ok();
     Ok(())
 }
@@ -110,7 +111,7 @@ fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 #[derive(Default)]
 pub struct Monitors {
     count: AtomicUsize,
-    list: Mutex<Vec<(ClientId, mpsc::UnboundedSender<Bytes>)>>,
+    list: Mutex<Vec<(Arc<ClientHandle>, mpsc::UnboundedSender<Bytes>)>>,
 }
 
 impl Monitors {
@@ -118,9 +119,9 @@ impl Monitors {
         self.count.load(Ordering::Relaxed) > 0
     }
 
-    pub fn add(&self, id: ClientId, tx: mpsc::UnboundedSender<Bytes>) {
+    pub fn add(&self, handle: Arc<ClientHandle>, tx: mpsc::UnboundedSender<Bytes>) {
         let mut list = self.list.lock();
-        list.push((id, tx));
+        list.push((handle, tx));
         self.count.store(list.len(), Ordering::Relaxed);
     }
 
@@ -129,15 +130,24 @@ impl Monitors {
             return;
         }
         let mut list = self.list.lock();
-        list.retain(|(c, _)| *c != id);
+        list.retain(|(h, _)| h.id != id);
         self.count.store(list.len(), Ordering::Relaxed);
     }
 
-    /// Sends a command line, as Redis prints it, to every monitor.
+    /// Sends a command line, as Redis prints it, to every monitor. A
+    /// monitor that stops reading is disconnected once its queue passes
+    /// Redis's replica output limit (256 MB), so the queue stays bounded.
     pub fn feed(&self, client: &Client, args: &[Bytes]) {
+        const LIMIT: usize = 256 << 20;
         let line = Bytes::from(monitor_line(client, args, std::time::SystemTime::now()));
         let mut list = self.list.lock();
-        list.retain(|(_, tx)| tx.send(line.clone()).is_ok());
+        list.retain(|(h, tx)| {
+            if h.pending_out.fetch_add(line.len(), Ordering::Relaxed) + line.len() > LIMIT {
+                h.kill.cancel();
+                return false;
+            }
+            tx.send(line.clone()).is_ok()
+        });
         self.count.store(list.len(), Ordering::Relaxed);
     }
 }
