@@ -150,3 +150,182 @@ fn auth_required() {
     assert_eq!(c.cmd_str(&["AUTH", "secret"]), "+OK\r\n");
     assert_eq!(c.cmd_str(&["GET", "a"]), "$-1\r\n");
 }
+
+#[test]
+fn requirepass_with_redis_cli() {
+    require_tool!("redis-cli");
+    let shard = Server::shard(&["--requirepass", "s3cret"]);
+    let port = shard.port.to_string();
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli").args(["-p", &port]).args(args).output().expect("run redis-cli");
+        // redis-cli reports a failed AUTH on stderr.
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout)
+    };
+    assert_eq!(cli(&["ping"]).trim_end(), "NOAUTH Authentication required.");
+    assert_eq!(cli(&["-a", "s3cret", "--no-auth-warning", "ping"]), "PONG\n");
+    assert_eq!(cli(&["--user", "default", "--pass", "s3cret", "--no-auth-warning", "acl", "whoami"]), "default\n");
+    assert!(cli(&["-a", "wrong", "--no-auth-warning", "ping"]).contains("WRONGPASS"));
+    // redis-cli -3 sends HELLO 3 AUTH default <pw>.
+    let hello = cli(&["-3", "-a", "s3cret", "--no-auth-warning", "hello"]);
+    assert!(hello.contains("proto 3\n"), "{hello}");
+}
+
+#[test]
+fn hello_3_with_redis_py() {
+    require_tool!("python3");
+    let shard = Server::shard(&[]);
+    let script = r#"
+import sys, redis
+r = redis.Redis(port=int(sys.argv[1]), protocol=3, decode_responses=True)
+assert r.ping()
+assert r.set("k", "v") and r.get("k") == "v"
+assert r.get("missing") is None
+info = r.execute_command("HELLO", "3")
+assert info["proto"] == 3 and info["version"] == "7.0.15", info
+assert r.client_setname("py") and r.client_getname() == "py"
+assert r.connection_pool.get_connection("x").protocol in (3, "3")
+print("ok")
+"#;
+    let out = Command::new("python3").arg("-c").arg(script).arg(shard.port.to_string()).output().expect("python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("No module named 'redis'") && std::env::var_os("CI").is_none() {
+        eprintln!("skipping: the python redis package is not installed");
+        return;
+    }
+    assert!(out.status.success(), "redis-py RESP3 failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), stderr);
+}
+
+#[test]
+fn hello_3_raw_map_reply() {
+    let shard = Server::shard(&[]);
+    let mut c = shard.client();
+    let r = c.cmd_str(&["HELLO", "3"]);
+    assert!(
+        r.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n"),
+        "{r}"
+    );
+    assert_eq!(c.cmd_str(&["GET", "nokey"]), "_\r\n");
+    assert!(c.cmd_str(&["CLIENT", "INFO"]).contains(" resp=3\n"));
+}
+
+fn client_id(c: &mut RawClient) -> u64 {
+    c.cmd_str(&["CLIENT", "ID"]).trim_start_matches(':').trim_end().parse().expect("id")
+}
+
+#[test]
+fn client_kill_closes_another_connection() {
+    let shard = Server::shard(&[]);
+    let mut victim = shard.client();
+    let mut killer = shard.client();
+    assert_eq!(victim.cmd_str(&["CLIENT", "SETNAME", "victim"]), "+OK\r\n");
+    let id = client_id(&mut victim);
+    let list = killer.cmd_str(&["CLIENT", "LIST"]);
+    assert!(list.contains(&format!("id={id} ")) && list.contains("name=victim"), "{list}");
+    assert_eq!(killer.cmd_str(&["CLIENT", "KILL", "ID", &id.to_string()]), ":1\r\n");
+    assert!(victim.read_to_close().is_empty());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!killer.cmd_str(&["CLIENT", "LIST"]).contains("name=victim"));
+    // The old form, by address.
+    let mut second = shard.client();
+    let line = second.cmd_str(&["CLIENT", "INFO"]);
+    let addr = line.split(' ').find_map(|kv| kv.strip_prefix("addr=")).expect("addr").to_string();
+    assert_eq!(killer.cmd_str(&["CLIENT", "KILL", &addr]), "+OK\r\n");
+    assert!(second.read_to_close().is_empty());
+}
+
+#[test]
+fn client_pause_delays_other_connections() {
+    let shard = Server::shard(&[]);
+    let mut admin = shard.client();
+    let mut other = shard.client();
+    assert_eq!(admin.cmd_str(&["CLIENT", "PAUSE", "400", "WRITE"]), "+OK\r\n");
+    let t = std::time::Instant::now();
+    assert_eq!(other.cmd_str(&["GET", "k"]), "$-1\r\n");
+    assert!(t.elapsed() < Duration::from_millis(300), "reads run during a WRITE pause");
+    assert_eq!(other.cmd_str(&["SET", "k", "v"]), "+OK\r\n");
+    assert!(t.elapsed() >= Duration::from_millis(350), "write ran after {:?}", t.elapsed());
+    // ALL holds every command, reads too.
+    assert_eq!(admin.cmd_str(&["CLIENT", "PAUSE", "300", "ALL"]), "+OK\r\n");
+    let t = std::time::Instant::now();
+    assert_eq!(other.cmd_str(&["PING"]), "+PONG\r\n");
+    assert!(t.elapsed() >= Duration::from_millis(250), "PING ran after {:?}", t.elapsed());
+    // UNPAUSE (not a write) releases a held writer at once.
+    assert_eq!(admin.cmd_str(&["CLIENT", "PAUSE", "10000", "WRITE"]), "+OK\r\n");
+    let t = std::time::Instant::now();
+    other.send(&["SET", "k", "w"]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(admin.cmd_str(&["CLIENT", "UNPAUSE"]), "+OK\r\n");
+    assert_eq!(other.read_reply().unwrap(), b"+OK\r\n");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+/// Needs BLPOP from the list family.
+#[test]
+fn client_unblock_wakes_blocked_client() {
+    let shard = Server::shard(&[]);
+    let mut blocked = shard.client();
+    let id = client_id(&mut blocked);
+    blocked.send(&["BLPOP", "q", "0"]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut admin = shard.client();
+    assert!(admin.cmd_str(&["CLIENT", "LIST", "ID", &id.to_string()]).contains(" flags=b "));
+    assert_eq!(admin.cmd_str(&["CLIENT", "UNBLOCK", &id.to_string()]), ":1\r\n");
+    assert_eq!(blocked.read_reply().unwrap(), b"*-1\r\n");
+    blocked.send(&["BLPOP", "q", "0"]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(admin.cmd_str(&["CLIENT", "UNBLOCK", &id.to_string(), "ERROR"]), ":1\r\n");
+    assert_eq!(blocked.read_reply().unwrap(), b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
+    assert_eq!(admin.cmd_str(&["CLIENT", "UNBLOCK", &id.to_string()]), ":0\r\n");
+}
+
+#[test]
+fn monitor_streams_commands() {
+    let shard = Server::shard(&[]);
+    let mut mon = shard.client();
+    assert_eq!(mon.cmd_str(&["MONITOR"]), "+OK\r\n");
+    let mut c = shard.client();
+    c.cmd(&["SET", "k", "a \"b\""]).unwrap();
+    c.cmd(&["AUTH", "default", "pw"]).unwrap();
+    c.cmd(&["CLIENT", "LIST"]).unwrap();
+    c.cmd(&["SELECT", "2"]).unwrap();
+    let lines: Vec<String> = (0..3).map(|_| String::from_utf8_lossy(&mon.read_reply().unwrap()).into_owned()).collect();
+    assert!(lines[0].starts_with('+') && lines[0].contains(" [0 127.0.0.1:"), "{}", lines[0]);
+    assert!(lines[0].ends_with("] \"SET\" \"k\" \"a \\\"b\\\"\"\r\n"), "{}", lines[0]);
+    assert!(lines[1].ends_with("\"AUTH\" \"(redacted)\" \"(redacted)\"\r\n"), "{}", lines[1]);
+    // CLIENT LIST is an admin command, never shown; SELECT shows the new db.
+    assert!(lines[2].contains(" [2 127.0.0.1:") && lines[2].ends_with("\"SELECT\" \"2\"\r\n"), "{}", lines[2]);
+}
+
+#[test]
+fn shutdown_stops_the_server() {
+    let mut shard = Server::shard(&[]);
+    let mut c = shard.client();
+    c.send(&["SHUTDOWN", "NOSAVE"]).unwrap();
+    assert!(c.read_to_close().is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while shard.child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "server still running after SHUTDOWN");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn client_reply_off_and_skip_over_a_socket() {
+    let shard = Server::shard(&[]);
+    let mut c = shard.client();
+    c.send(&["CLIENT", "REPLY", "OFF"]).unwrap();
+    c.send(&["PING"]).unwrap();
+    c.send(&["ECHO", "hidden"]).unwrap();
+    c.send(&["CLIENT", "REPLY", "SKIP"]).unwrap();
+    c.send(&["CLIENT", "REPLY", "ON"]).unwrap();
+    assert_eq!(c.read_reply().unwrap(), b"+OK\r\n");
+    c.send(&["CLIENT", "REPLY", "SKIP"]).unwrap();
+    c.send(&["ECHO", "skipped"]).unwrap();
+    assert_eq!(c.cmd_str(&["ECHO", "shown"]), "$5\r\nshown\r\n");
+    // Another connection sees what this one ran last, and its db.
+    assert_eq!(c.cmd_str(&["SELECT", "3"]), "+OK\r\n");
+    let mut other = shard.client();
+    let id = client_id(&mut c);
+    let line = other.cmd_str(&["CLIENT", "LIST", "ID", &id.to_string()]);
+    assert!(line.contains(" db=3 ") && line.contains(" cmd=client|id "), "{line}");
+}

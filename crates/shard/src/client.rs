@@ -2,7 +2,7 @@
 //! small shared handle other tasks use to list or kill it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -38,12 +38,71 @@ pub struct ClientHandle {
     /// When the client went over its output buffer soft limit (unix ms,
     /// 0 = under it).
     pub obuf_soft_since: AtomicU64,
+    /// The socket's descriptor (CLIENT LIST `fd`); -1 until the session
+    /// starts.
+    pub fd: AtomicI64,
+    /// Commands queued in MULTI, -1 outside one (CLIENT LIST `multi`).
+    pub multi_len: AtomicI64,
+    /// `FLAG_*` bits for CLIENT LIST `flags`.
+    pub flags: AtomicU32,
 }
+
+/// The client is in MONITOR mode.
+pub const FLAG_MONITOR: u32 = 1 << 0;
+/// CLIENT NO-EVICT ON.
+pub const FLAG_NO_EVICT: u32 = 1 << 1;
 
 impl ClientHandle {
     pub fn touch(&self, now_ms: u64) {
         self.last_interaction_ms.store(now_ms, Ordering::Relaxed);
     }
+
+    pub fn new(id: ClientId, addr: SocketAddr, laddr: SocketAddr, now_ms: u64) -> ClientHandle {
+        ClientHandle {
+            id,
+            addr,
+            laddr,
+            created_ms: now_ms,
+            last_interaction_ms: AtomicU64::new(now_ms),
+            name: Mutex::new(None),
+            db: Default::default(),
+            last_cmd: Mutex::new("NULL"),
+            kill: CancellationToken::new(),
+            pending_out: Default::default(),
+            subscriptions: Default::default(),
+            psubscriptions: Default::default(),
+            in_multi: Default::default(),
+            resp: AtomicUsize::new(2),
+            ssubscriptions: Default::default(),
+            obuf_soft_since: Default::default(),
+            fd: AtomicI64::new(-1),
+            multi_len: AtomicI64::new(-1),
+            flags: AtomicU32::new(0),
+        }
+    }
+
+    pub fn set_flag(&self, flag: u32, on: bool) {
+        if on {
+            self.flags.fetch_or(flag, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!flag, Ordering::Relaxed);
+        }
+    }
+
+    pub fn has_flag(&self, flag: u32) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag != 0
+    }
+}
+
+/// CLIENT REPLY: whether replies are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Set by CLIENT REPLY SKIP: the next command's reply is dropped.
+    SkipNext,
+    /// Dropping the reply of the command being run.
+    Skip,
 }
 
 /// Session-local client state.
@@ -63,6 +122,12 @@ pub struct Client {
     /// Where published messages for this client go (its session reads the
     /// other end).
     pub pubsub_tx: Option<tokio::sync::mpsc::UnboundedSender<crate::pubsub::Message>>,
+    pub reply: ReplyMode,
+    /// MONITOR lines for this client; its session writes them out.
+    pub monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>,
+    /// The last command name written to the handle, so the shared copy is
+    /// locked only when it changes.
+    pub last_cmd: &'static str,
 }
 
 impl Client {
@@ -79,6 +144,9 @@ impl Client {
             patterns: Default::default(),
             shard_channels: Default::default(),
             pubsub_tx: None,
+            reply: ReplyMode::On,
+            monitor_rx: None,
+            last_cmd: "",
         }
     }
 

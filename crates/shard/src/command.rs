@@ -10,6 +10,7 @@
 //! abort, blocked clients wake and save rules count.
 
 pub mod bitmap;
+pub mod client;
 pub mod connection;
 pub mod hash;
 pub mod keys;

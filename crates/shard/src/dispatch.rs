@@ -11,12 +11,48 @@ use bytes::{Bytes, BytesMut};
 use slotway_resp::ReplyBuf;
 use slotway_slots::commands::flags;
 
-use crate::client::Client;
+use crate::client::{Client, ReplyMode};
 use crate::command::{Ctx, Lookup, Mode, Registered};
 use crate::error::CmdError;
 
-/// Runs one request from the client; the reply goes to `ctx.out`.
+/// Runs one request from the client; the reply goes to `ctx.out`, unless
+/// CLIENT REPLY OFF/SKIP says to drop it.
 pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if ctx.client.reply == ReplyMode::On {
+        check_and_run(ctx, args);
+    } else {
+        execute_quiet(ctx, args);
+    }
+    let multi = ctx.client.multi.as_ref().map_or(-1, |m| m.len() as i64);
+    if multi >= 0 || ctx.client.handle.multi_len.load(Ordering::Relaxed) >= 0 {
+        ctx.client.handle.multi_len.store(multi, Ordering::Relaxed);
+    }
+}
+
+/// A request from a client whose replies are (partly) switched off.
+fn execute_quiet(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if ctx.client.reply == ReplyMode::SkipNext {
+        ctx.client.reply = ReplyMode::Skip;
+    }
+    let before = ctx.client.reply;
+    let start = ctx.out.len();
+    check_and_run(ctx, args);
+    let after = ctx.client.reply;
+    // CLIENT REPLY ON gets its +OK through; anything else is dropped.
+    let drop = match before {
+        ReplyMode::Off => after == ReplyMode::Off,
+        ReplyMode::Skip => after != ReplyMode::On,
+        _ => false,
+    };
+    if drop {
+        ctx.out.buf.truncate(start);
+    }
+    if before == ReplyMode::Skip && after == ReplyMode::Skip {
+        ctx.client.reply = ReplyMode::On;
+    }
+}
+
+fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let reg = match ctx.shared.commands.find(args) {
         Lookup::Found(reg) => reg,
         Lookup::MissingSubcommand(reg) => reg,
@@ -28,6 +64,11 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     };
     let spec = reg.spec;
+    // Same table entry, same pointer: no string comparison per command.
+    if !std::ptr::eq(ctx.client.last_cmd, spec.name) {
+        ctx.client.last_cmd = spec.name;
+        *ctx.client.handle.last_cmd.lock() = spec.name;
+    }
     if !spec.arity_ok(args.len()) {
         return refuse(ctx, Some(reg), &CmdError::Arity(spec.name.to_string()).to_string());
     }
@@ -45,8 +86,8 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ));
         return;
     }
-    if !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
-        if let Some(queue) = ctx.client.multi.as_mut() {
+    if let Some(queue) = ctx.client.multi.as_mut() {
+        if !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             queue.push(args.to_vec());
             ctx.out.simple(b"QUEUED");
             return;
@@ -85,8 +126,15 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
             }
         }
     }
+    if ctx.shared.monitors.active()
+        && ctx.mode != Mode::ServeBlocked
+        && !reg.spec.has(flags::SKIP_MONITOR | flags::ADMIN)
+    {
+        ctx.shared.monitors.feed(ctx.client, args);
+    }
     if ctx.config.slowlog_log_slower_than >= 0 && usec as i64 >= ctx.config.slowlog_log_slower_than {
-        ctx.shared.slowlog_push(args, usec, ctx.client, ctx.config.slowlog_max_len);
+        let hidden = crate::command::server::redacted(args);
+        ctx.shared.slowlog_push(hidden.as_deref().unwrap_or(args), usec, ctx.client, ctx.config.slowlog_max_len);
     }
 }
 

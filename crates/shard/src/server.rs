@@ -72,6 +72,12 @@ pub struct Shared {
     pub slowlog: Mutex<SlowLog>,
     /// The port actually bound (the config may say 0 in tests).
     pub port: AtomicU64,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::command::server::Monitors,
+    /// CLIENT PAUSE state.
+    pub pause: crate::command::client::Pause,
+    /// Failed authentications (ACL LOG).
+    pub acl_log: crate::command::server::AclLog,
 }
 
 impl Shared {
@@ -91,6 +97,9 @@ impl Shared {
             run_id,
             shutdown: CancellationToken::new(),
             slowlog: Mutex::new(SlowLog::default()),
+            monitors: Default::default(),
+            pause: Default::default(),
+            acl_log: Default::default(),
         })
     }
 
@@ -122,24 +131,7 @@ impl Shared {
     pub fn new_client(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<ClientHandle> {
         let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
         let now = unix_ms();
-        let handle = Arc::new(ClientHandle {
-            id,
-            addr,
-            laddr,
-            created_ms: now,
-            last_interaction_ms: AtomicU64::new(now),
-            name: Mutex::new(None),
-            db: Default::default(),
-            last_cmd: Mutex::new("NULL"),
-            kill: CancellationToken::new(),
-            pending_out: Default::default(),
-            subscriptions: Default::default(),
-            psubscriptions: Default::default(),
-            in_multi: Default::default(),
-            resp: std::sync::atomic::AtomicUsize::new(2),
-            ssubscriptions: Default::default(),
-            obuf_soft_since: Default::default(),
-        });
+        let handle = Arc::new(ClientHandle::new(id, addr, laddr, now));
         self.clients.lock().insert(id, handle.clone());
         handle
     }

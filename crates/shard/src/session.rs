@@ -32,6 +32,7 @@ use crate::store::Waiter;
 const KEEP_OUTPUT_CAPACITY: usize = 1 << 20;
 
 pub async fn run(shared: Arc<Shared>, stream: TcpStream, handle: Arc<ClientHandle>) {
+    handle.fd.store(std::os::fd::AsRawFd::as_raw_fd(&stream) as i64, Ordering::Relaxed);
     let mut session = Session::new(shared.clone(), handle.clone());
     if let Err(e) = session.serve(stream).await {
         tracing::debug!(client = handle.id, error = %e, "client connection ended");
@@ -54,7 +55,12 @@ struct Session {
 enum Next {
     Continue,
     Close,
-    Block { rx: oneshot::Receiver<BytesMut>, timeout: Option<Duration> },
+    Block {
+        rx: oneshot::Receiver<BytesMut>,
+        timeout: Option<Duration>,
+    },
+    /// CLIENT PAUSE holds the next request until then.
+    Paused(std::time::Instant),
 }
 
 impl Session {
@@ -85,6 +91,13 @@ impl Session {
                 biased;
                 _ = handle.kill.cancelled() => return Ok(()),
                 _ = self.shared.shutdown.cancelled() => return Ok(()),
+                Some(line) = next_monitor_line(&mut self.client.monitor_rx) => {
+                    self.write_monitor_line(&line);
+                    while let Some(Ok(line)) = self.client.monitor_rx.as_mut().map(|rx| rx.try_recv()) {
+                        self.write_monitor_line(&line);
+                    }
+                    self.flush(&mut stream).await?;
+                }
                 Some(msg) = self.pubsub_rx.recv() => {
                     self.push_message(msg);
                     self.drain_messages();
@@ -144,6 +157,15 @@ impl Session {
                     self.flush(stream).await?;
                     return Ok(true);
                 }
+                Next::Paused(until) => {
+                    self.flush(stream).await?;
+                    let handle = self.client.handle.clone();
+                    tokio::select! {
+                        _ = self.shared.pause.wait(until) => {}
+                        _ = handle.kill.cancelled() => return Ok(true),
+                        _ = self.shared.shutdown.cancelled() => return Ok(true),
+                    }
+                }
                 Next::Block { rx, timeout } => {
                     self.flush(stream).await?;
                     if self.wait_blocked(stream, rx, timeout).await? {
@@ -170,6 +192,12 @@ impl Session {
         let now = unix_ms();
         self.client.handle.touch(now);
         while let Some(args) = self.pending.pop_front() {
+            if let Some(until) =
+                shared.pause.holds_request(|| crate::command::client::may_write(&shared, &args, &self.client))
+            {
+                self.pending.push_front(args);
+                return Next::Paused(until);
+            }
             let mut ctx = Ctx {
                 store: &mut store,
                 shared: &shared,
@@ -247,6 +275,11 @@ impl Session {
 
     fn unblock(&mut self) {
         self.shared.store.lock().unblock(self.client.id());
+    }
+
+    fn write_monitor_line(&mut self, line: &[u8]) {
+        self.client.handle.pending_out.fetch_sub(line.len(), Ordering::Relaxed);
+        self.out.raw(line);
     }
 
     fn push_message(&mut self, msg: Message) {
@@ -337,7 +370,16 @@ impl Session {
                 ps.unsubscribe(c, id, true);
             }
         }
+        self.shared.monitors.remove(id);
         self.shared.clients.lock().remove(&id);
+    }
+}
+
+/// The next MONITOR line, or never for a client that is not monitoring.
+async fn next_monitor_line(rx: &mut Option<mpsc::UnboundedReceiver<Bytes>>) -> Option<Bytes> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
