@@ -200,15 +200,21 @@ impl Ctx<'_> {
         (&mut self.store.dbs[self.client.db], &mut *self.out)
     }
 
-    /// For blocking commands with nothing to return yet: block the client,
-    /// or, where blocking is not allowed (inside EXEC), reply null now.
+    /// For blocking commands with nothing to return yet: block the client
+    /// on `keys` (the command is run again, in [`Mode::ServeBlocked`], each
+    /// time one of them is touched), or, where blocking is not allowed
+    /// (inside EXEC), reply a null array now as if the timeout had passed.
+    /// A replayed command that calls this again keeps its place in line.
     pub fn block(&mut self, keys: &[Bytes], timeout: Option<Duration>) -> CmdResult {
         match self.mode {
             Mode::Exec => self.out.null_array(),
-            Mode::Normal | Mode::ServeBlocked => {
+            Mode::Normal => {
                 let keys = keys.iter().map(|k| Blob::from(&k[..])).collect();
                 self.action = Some(Action::Block { keys, timeout });
             }
+            // Already parked on its keys; only the fact that it still waits
+            // matters to the caller.
+            Mode::ServeBlocked => self.action = Some(Action::Block { keys: Vec::new(), timeout }),
         }
         Ok(())
     }
@@ -252,8 +258,10 @@ pub fn parse_float(arg: &[u8]) -> Option<f64> {
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
     let secs = parse_long_double(arg).ok_or(CmdError::TimeoutNotFloat)?;
     let ms = (secs * 1000.0).ceil();
-    // -0.0 (from -0.0001) is not below zero: it means forever, as in Redis.
-    if !(ms < 9.223_372_036_854_775_808e18) || ms < 0.0 {
+    // `i64::MAX as f64` is 2^63, the first value a long long cannot hold;
+    // `ms` is never NaN. -0.0 (from -0.0001) is not below zero: it means
+    // forever, as in Redis.
+    if ms >= i64::MAX as f64 || ms < 0.0 {
         return Err(CmdError::TimeoutNegative);
     }
     Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
@@ -283,7 +291,8 @@ fn parse_long_double(arg: &[u8]) -> Option<f64> {
         return None;
     }
     let literal_inf = body.starts_with(['i', 'I']);
-    let has_nonzero_digit = body.split(['e', 'E']).next().is_some_and(|m| m.bytes().any(|b| (b'1'..=b'9').contains(&b)));
+    let has_nonzero_digit =
+        body.split(['e', 'E']).next().is_some_and(|m| m.bytes().any(|b| (b'1'..=b'9').contains(&b)));
     if (v.is_infinite() && !literal_inf) || (v == 0.0 && has_nonzero_digit) {
         // Outside f64: decide by the decimal exponent whether a long double
         // still holds it.

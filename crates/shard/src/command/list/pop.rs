@@ -29,7 +29,9 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
         return Err(CmdError::Arity(if end == End::Left { "lpop" } else { "rpop" }.into()));
     }
     let count = match args.get(2) {
-        Some(a) => Some(usize::try_from(parse_i64(a).map_err(|_| CmdError::NotPositive)?).map_err(|_| CmdError::NotPositive)?),
+        Some(a) => {
+            Some(usize::try_from(parse_i64(a).map_err(|_| CmdError::NotPositive)?).map_err(|_| CmdError::NotPositive)?)
+        }
         None => None,
     };
     let now = ctx.now;
@@ -131,7 +133,10 @@ fn parse_mpop(args: &[Bytes], at: usize) -> Result<(std::ops::Range<usize>, End,
     while i < args.len() {
         match args.get(i + 1) {
             Some(v) if count.is_none() && super::is(&args[i], "count") => {
-                let n = parse_i64(v).ok().filter(|&n| n > 0).ok_or_else(|| CmdError::err("ERR count should be greater than 0"))?;
+                let n = parse_i64(v)
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| CmdError::err("ERR count should be greater than 0"))?;
                 count = Some(usize::try_from(n).unwrap_or(usize::MAX));
             }
             _ => return Err(CmdError::Syntax),

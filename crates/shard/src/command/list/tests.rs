@@ -153,7 +153,10 @@ fn moves_and_mpop() {
     assert_eq!(t.cmd("LMOVE src src LEFT RIGHT"), "$1\r\n2\r\n", "a one-element rotation keeps the key");
     assert_eq!(t.cmd("LLEN src"), ":1\r\n");
     t.cmd("SET s x");
-    assert_eq!(t.cmd("LMOVE src s LEFT LEFT"), "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    assert_eq!(
+        t.cmd("LMOVE src s LEFT LEFT"),
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+    );
     assert_eq!(t.cmd("LLEN src"), ":1\r\n", "nothing moves when the destination is wrong");
     assert_eq!(t.cmd("LMPOP 2 none dst RIGHT COUNT 9"), "*2\r\n$3\r\ndst\r\n*2\r\n$1\r\n1\r\n$1\r\n3\r\n");
     assert_eq!(t.cmd("LMPOP 0 dst LEFT"), "-ERR numkeys should be greater than 0\r\n");
