@@ -227,6 +227,15 @@ impl Session {
                 _ = sleep_until_or_never(deadline) => break None,
                 _ = handle.kill.cancelled() => { self.unblock(); return Ok(true) }
                 _ = self.shared.shutdown.cancelled() => { self.unblock(); return Ok(true) }
+                // A RESP3 client may be subscribed and blocked at once;
+                // its messages keep flowing while it waits.
+                Some(msg) = self.pubsub_rx.recv() => {
+                    self.push_message(msg);
+                    if let Err(e) = self.flush(stream).await {
+                        self.unblock();
+                        return Err(e);
+                    }
+                }
                 // Watching the socket is how a client that hangs up while
                 // blocked is noticed (and stops waiting for elements).
                 // Anything it pipelines meanwhile waits in `inbuf`.

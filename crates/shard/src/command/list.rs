@@ -235,14 +235,29 @@ fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         });
         removed
     } else {
-        // From the tail: find the positions first, then remove them back to
-        // front so earlier indexes stay valid.
-        let hits: Vec<usize> =
-            list.iter().enumerate().rev().filter(|(_, v)| &v[..] == target).map(|(i, _)| i).take(limit).collect();
-        for &i in &hits {
-            list.remove(i);
+        // From the tail: find where the last match to remove sits, then
+        // drop every match from there on in one pass (removing one by one
+        // would be quadratic).
+        let mut found = 0;
+        let mut cut = list.len();
+        for (i, v) in list.iter().enumerate().rev() {
+            if found == limit {
+                break;
+            }
+            if &v[..] == target {
+                found += 1;
+                cut = i;
+            }
         }
-        hits.len()
+        if found > 0 {
+            let mut i = 0;
+            list.retain(|v| {
+                let keep = i < cut || &v[..] != target;
+                i += 1;
+                keep
+            });
+        }
+        found
     };
     if removed > 0 {
         ctx.db().drop_if_empty(&args[1]);

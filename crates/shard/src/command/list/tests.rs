@@ -265,3 +265,24 @@ fn blmove_into_a_wrong_type_wakes_with_an_error() {
     );
     assert_eq!(t.cmd("LLEN src"), ":1\r\n");
 }
+
+#[test]
+fn lmove_into_a_waited_key_wakes_its_waiter() {
+    let mut t = TestServer::new();
+    t.cmd("RPUSH src v");
+    let mut a = block(&t, "BLPOP dst 0");
+    assert_eq!(t.cmd("LMOVE src dst LEFT LEFT"), "$1\r\nv\r\n");
+    assert_eq!(served(&mut a).as_deref(), Some("*2\r\n$3\r\ndst\r\n$1\r\nv\r\n"));
+    assert_eq!(t.cmd("LLEN dst"), ":0\r\n");
+    assert_eq!(t.cmd("LLEN src"), ":0\r\n");
+}
+
+#[test]
+fn lrem_from_the_tail_removes_the_last_matches() {
+    let mut t = TestServer::new();
+    t.cmd("RPUSH r a x a y a z a");
+    assert_eq!(t.cmd("LREM r -3 a"), ":3\r\n");
+    assert_eq!(t.cmd("LRANGE r 0 -1"), "*4\r\n$1\r\na\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n");
+    assert_eq!(t.cmd("LREM r -9 a"), ":1\r\n");
+    assert_eq!(t.cmd("LREM r -9 nope"), ":0\r\n");
+}
