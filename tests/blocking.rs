@@ -218,3 +218,62 @@ fn an_element_served_to_a_waiter_is_not_seen_by_others() {
     let r = both(pushes_seen_only_by_their_waiter);
     assert_eq!(r, [":1\r\n", ":0\r\n", "*2\r\n$1\r\nk\r\n$1\r\nv\r\n"]);
 }
+
+fn served_from_the_key_that_got_data(port: u16) -> Replies {
+    let mut other = RawClient::connect(port).expect("connect");
+    let mut a = RawClient::connect(port).expect("connect");
+    let mut b = RawClient::connect(port).expect("connect");
+    a.send(&["BLPOP", "w1", "w2", "0"]).expect("send");
+    settle(&mut other, 1);
+    // Another type on a waited-for key wakes nobody, and does not make the
+    // waiter fail when a later key gets data.
+    let mut r = vec![other.cmd_str(&["SET", "w1", "x"])];
+    r.push(other.cmd_str(&["RPUSH", "w2", "v"]));
+    r.push(read(&mut a));
+    // BLMOVE does not look at its destination until it is woken; then a
+    // destination of another type is its error, and nothing moves.
+    b.send(&["BLMOVE", "src", "w1", "LEFT", "LEFT", "0"]).expect("send");
+    settle(&mut other, 1);
+    r.push(other.cmd_str(&["RPUSH", "src", "e"]));
+    r.push(read(&mut b));
+    r.push(other.cmd_str(&["LRANGE", "src", "0", "-1"]));
+    r
+}
+
+#[test]
+fn waiters_are_served_from_the_key_that_got_data() {
+    let r = both(served_from_the_key_that_got_data);
+    assert_eq!(
+        r,
+        [
+            "+OK\r\n",
+            ":1\r\n",
+            "*2\r\n$2\r\nw2\r\n$1\r\nv\r\n",
+            ":1\r\n",
+            "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+            "*1\r\n$1\r\ne\r\n",
+        ]
+    );
+}
+
+fn tiny_negative_timeouts_wait_forever(port: u16) -> Replies {
+    let mut pusher = RawClient::connect(port).expect("connect");
+    let mut r = Vec::new();
+    for t in ["-0.0005", "-0.001"] {
+        let mut waiter = RawClient::connect(port).expect("connect");
+        waiter.send(&["BLPOP", "k", t]).expect("send");
+        settle(&mut pusher, 1);
+        // Still blocked well after any real timeout would have passed.
+        std::thread::sleep(Duration::from_millis(50));
+        r.push(pusher.cmd_str(&["RPUSH", "k", t]));
+        r.push(read(&mut waiter));
+    }
+    r
+}
+
+#[test]
+fn timeouts_that_round_to_zero_wait_forever() {
+    let r = both(tiny_negative_timeouts_wait_forever);
+    assert_eq!(r[1], "*2\r\n$1\r\nk\r\n$7\r\n-0.0005\r\n");
+    assert_eq!(r[3], "*2\r\n$1\r\nk\r\n$6\r\n-0.001\r\n");
+}

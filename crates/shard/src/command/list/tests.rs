@@ -170,6 +170,7 @@ fn timeouts_parse_like_redis() {
     let ms = |s: &str| parse_timeout(s.as_bytes());
     assert_eq!(ms("0"), Ok(None));
     assert_eq!(ms("-0.0001"), Ok(None), "rounds up to -0: forever");
+    assert_eq!(ms("-0.001"), Ok(None), "a long double rounds it up to -0 too");
     assert_eq!(ms("1e-5"), Ok(Some(Duration::from_millis(1))));
     assert_eq!(ms("1e-400"), Ok(Some(Duration::from_millis(1))));
     assert_eq!(ms("0x10"), Ok(Some(Duration::from_secs(16))));
