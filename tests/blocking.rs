@@ -23,13 +23,13 @@ fn read(c: &mut RawClient) -> String {
 }
 
 /// Waits until the server reports `n` blocked clients (INFO clients), or,
-/// on a server without INFO, gives it a moment to park them.
+/// on a server whose INFO does not say, gives it a moment to park them.
 fn settle(probe: &mut RawClient, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
     let want = format!("blocked_clients:{n}\r\n");
     loop {
         let info = probe.cmd_str(&["INFO", "clients"]);
-        if !info.starts_with('$') {
+        if !info.starts_with('$') || !info.contains("blocked_clients:") {
             std::thread::sleep(Duration::from_millis(300));
             return;
         }
