@@ -205,15 +205,21 @@ impl Ctx<'_> {
         (&mut self.store.dbs[self.client.db], &mut *self.out)
     }
 
-    /// For blocking commands with nothing to return yet: block the client,
-    /// or, where blocking is not allowed (inside EXEC), reply null now.
+    /// For blocking commands with nothing to return yet: block the client
+    /// on `keys` (the command is run again, in [`Mode::ServeBlocked`], each
+    /// time one of them is touched), or, where blocking is not allowed
+    /// (inside EXEC), reply a null array now as if the timeout had passed.
+    /// A replayed command that calls this again keeps its place in line.
     pub fn block(&mut self, keys: &[Bytes], timeout: Option<Duration>) -> CmdResult {
         match self.mode {
             Mode::Exec => self.out.null_array(),
-            Mode::Normal | Mode::ServeBlocked => {
+            Mode::Normal => {
                 let keys = keys.iter().map(|k| Blob::from(&k[..])).collect();
                 self.action = Some(Action::Block { keys, timeout });
             }
+            // Already parked on its keys; only the fact that it still waits
+            // matters to the caller.
+            Mode::ServeBlocked => self.action = Some(Action::Block { keys: Vec::new(), timeout }),
         }
         Ok(())
     }
@@ -246,13 +252,105 @@ pub fn parse_float(arg: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
-/// A BLPOP-style timeout in seconds (float), as an optional duration.
+/// A BLPOP-style timeout in seconds (float), as an optional duration
+/// (`None`: wait forever).
+///
+/// Redis reads the number as a C `long double` (so hex floats and
+/// `infinity` parse), converts `ceil(secs * 1000)` to whole milliseconds,
+/// and treats 0 as forever. A value whose milliseconds do not fit a
+/// `long long` converts to its minimum on x86 and is reported as
+/// negative, which is why `inf` is "timeout is negative".
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
-    let secs = parse_float(arg).filter(|v| v.is_finite()).ok_or(CmdError::TimeoutNotFloat)?;
-    if secs < 0.0 {
+    let secs = parse_long_double(arg).ok_or(CmdError::TimeoutNotFloat)?;
+    // In a long double, -0.001 * 1000 comes out a hair above -1 and rounds
+    // up to 0 (forever); in f64 it is exactly -1. It is the one input where
+    // the precision changes the outcome rather than a millisecond.
+    if secs == -0.001 {
+        return Ok(None);
+    }
+    let ms = (secs * 1000.0).ceil();
+    // `i64::MAX as f64` is 2^63, the first value a long long cannot hold;
+    // `ms` is never NaN. -0.0 (from -0.0001) is not below zero: it means
+    // forever, as in Redis.
+    if ms >= i64::MAX as f64 || ms < 0.0 {
         return Err(CmdError::TimeoutNegative);
     }
-    Ok((secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+    Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// What `strtold` accepts for Redis's `getLongDoubleFromObject`: decimal
+/// and hex floats, `inf`/`infinity`, no surrounding space, no NaN, and no
+/// overflow or underflow of the `long double` range (about 1e±4932).
+/// Magnitudes beyond `f64` but inside that range come back as infinity
+/// or a signed smallest value, which is all a timeout needs.
+fn parse_long_double(arg: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(arg).ok()?;
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let sign = if neg { -1.0 } else { 1.0 };
+    if body.len() > 2 && (body.starts_with("0x") || body.starts_with("0X")) {
+        return parse_hex_float(&body[2..]).map(|v| sign * v);
+    }
+    if !body.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == 'i' || c == 'I') {
+        return None;
+    }
+    let v: f64 = body.parse().ok()?;
+    if v.is_nan() {
+        return None;
+    }
+    let literal_inf = body.starts_with(['i', 'I']);
+    let has_nonzero_digit =
+        body.split(['e', 'E']).next().is_some_and(|m| m.bytes().any(|b| (b'1'..=b'9').contains(&b)));
+    if (v.is_infinite() && !literal_inf) || (v == 0.0 && has_nonzero_digit) {
+        // Outside f64: decide by the decimal exponent whether a long double
+        // still holds it.
+        if decimal_exponent(body)?.abs() > 4931 {
+            return None;
+        }
+        return Some(if v == 0.0 { sign * f64::MIN_POSITIVE } else { sign * v });
+    }
+    Some(sign * v)
+}
+
+/// The power of ten of a decimal literal's leading digit (`1.5e3` -> 3).
+fn decimal_exponent(body: &str) -> Option<i64> {
+    let mut parts = body.splitn(2, ['e', 'E']);
+    let mantissa = parts.next()?;
+    let exp: i64 = parts.next().map_or(Some(0), |e| e.parse().ok())?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let int = int.trim_start_matches('0');
+    let lead = if !int.is_empty() {
+        int.len() as i64 - 1
+    } else {
+        -(frac.bytes().take_while(|&b| b == b'0').count() as i64) - 1
+    };
+    Some(exp.saturating_add(lead))
+}
+
+/// The part of a C hex float after `0x`: hex digits, an optional fraction
+/// and an optional binary exponent `p[+-]N`.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (mantissa, exp) = match s.find(['p', 'P']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0.0f64;
+    for c in int.chars() {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    Some(v * 2f64.powi(exp))
 }
 
 /// Case-insensitive match of an option argument.

@@ -182,40 +182,59 @@ fn unknown_command(args: &[Bytes]) -> String {
     format!("ERR unknown command '{}', with args beginning with: {}", name, shown)
 }
 
-/// Serves blocked clients whose keys got data, oldest first, until no key is
-/// ready. Runs under the keyspace lock right after the command that made
-/// the keys ready, so a pushed element goes to the longest waiter, as in
-/// Redis.
+/// Serves blocked clients whose keys got data: keys in the order they were
+/// touched, and each key's clients in the order they blocked. Runs under
+/// the keyspace lock right after the command that made the keys ready, so
+/// no other client can see an element a waiter is owed. Keys that serving
+/// itself touches (BLMOVE pushing into a key others wait on) are served in
+/// a following round, as Redis does.
 pub fn serve_blocked(store: &mut crate::store::Store, shared: &crate::server::Shared) {
-    while let Some((db, key)) = store.ready.pop() {
-        for id in store.blocked_on(db, &key) {
-            let Some(w) = store.waiter(id) else { continue };
-            let (args, proto, handle) = (w.args.clone(), w.proto, w.handle.clone());
-            let Lookup::Found(reg) = shared.commands.find(&args) else { continue };
-            let mut client = Client::new(handle, true);
-            client.db = db;
-            client.proto = proto;
-            let mut out = ReplyBuf::new(proto);
-            let now = crate::server::unix_ms();
-            let config = shared.config.load_full();
-            let mut ctx = Ctx {
-                store,
-                shared,
-                config: &config,
-                client: &mut client,
-                out: &mut out,
-                now,
-                mode: Mode::ServeBlocked,
-                action: None,
-            };
-            run(&mut ctx, reg, &args);
-            if ctx.action.is_some() {
-                // Still nothing for this client (another waiter took it, or
-                // the key holds the wrong thing): it keeps its place.
-                continue;
-            }
-            if let Some(w) = store.unblock(id) {
-                let _ = w.tx.send(out.buf);
+    let config = shared.config.load_full();
+    let now = crate::server::unix_ms();
+    while !store.ready.is_empty() {
+        let round = std::mem::take(&mut store.ready);
+        for (db, key) in round {
+            for id in store.blocked_on(db, &key) {
+                // Every blocking command serves from an existing key, so
+                // once it is gone the rest of the queue keeps waiting.
+                if store.dbs[db].peek(&key).is_none() {
+                    break;
+                }
+                let Some(w) = store.waiter(id) else { continue };
+                if w.tx.is_closed() {
+                    // Its connection is gone: it must not take an element.
+                    store.unblock(id);
+                    continue;
+                }
+                let (args, proto, handle) = (w.args.clone(), w.proto, w.handle.clone());
+                let Lookup::Found(reg) = shared.commands.find(&args) else { continue };
+                let mut client = Client::new(handle, true);
+                client.db = db;
+                client.proto = proto;
+                let mut out = ReplyBuf::new(proto);
+                store.set_serving_key(Some(key.clone()));
+                let mut ctx = Ctx {
+                    store,
+                    shared,
+                    config: &config,
+                    client: &mut client,
+                    out: &mut out,
+                    now,
+                    mode: Mode::ServeBlocked,
+                    action: None,
+                };
+                run(&mut ctx, reg, &args);
+                let still_blocked = ctx.action.is_some();
+                store.set_serving_key(None);
+                if still_blocked {
+                    // Nothing for this client after all (an older waiter
+                    // took it, or the key holds another type): it keeps its
+                    // place in every queue.
+                    continue;
+                }
+                if let Some(w) = store.unblock(id) {
+                    let _ = w.tx.send(out.buf);
+                }
             }
         }
     }

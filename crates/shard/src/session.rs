@@ -112,8 +112,8 @@ impl Session {
                         return Ok(());
                     }
                     self.shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    let protocol_error = self.decode(&mut inbuf);
-                    if self.run_pending(&mut stream).await? {
+                    let mut protocol_error = self.decode(&mut inbuf);
+                    if self.run_pending(&mut stream, &mut inbuf, &mut protocol_error).await? {
                         return Ok(());
                     }
                     if let Some(e) = protocol_error {
@@ -144,8 +144,14 @@ impl Session {
     }
 
     /// Runs queued requests in order. Returns true when the connection must
-    /// close.
-    async fn run_pending(&mut self, stream: &mut TcpStream) -> std::io::Result<bool> {
+    /// close. What arrives while a command is blocked lands in `inbuf` and is
+    /// decoded once it is answered, so those requests run after it.
+    async fn run_pending(
+        &mut self,
+        stream: &mut TcpStream,
+        inbuf: &mut BytesMut,
+        protocol_error: &mut Option<slotway_resp::ProtocolError>,
+    ) -> std::io::Result<bool> {
         while !self.pending.is_empty() {
             let next = self.run_batch();
             if self.over_output_limit() {
@@ -168,8 +174,11 @@ impl Session {
                 }
                 Next::Block { rx, timeout } => {
                     self.flush(stream).await?;
-                    if self.wait_blocked(stream, rx, timeout).await? {
+                    if self.wait_blocked(stream, inbuf, rx, timeout).await? {
                         return Ok(true);
+                    }
+                    if protocol_error.is_none() {
+                        *protocol_error = self.decode(inbuf);
                     }
                 }
             }
@@ -246,19 +255,46 @@ impl Session {
     async fn wait_blocked(
         &mut self,
         stream: &mut TcpStream,
+        inbuf: &mut BytesMut,
         mut rx: oneshot::Receiver<BytesMut>,
         timeout: Option<Duration>,
     ) -> std::io::Result<bool> {
         let handle = self.client.handle.clone();
-        let mut probe = [0u8; 1];
-        let outcome = tokio::select! {
-            served = &mut rx => served.ok(),
-            _ = sleep_or_never(timeout) => None,
-            _ = handle.kill.cancelled() => { self.unblock(); return Ok(true) }
-            _ = self.shared.shutdown.cancelled() => { self.unblock(); return Ok(true) }
-            // A blocked client sends nothing until it has its reply, so
-            // readable means closed (or a protocol violation): give up.
-            _ = stream.peek(&mut probe) => { self.unblock(); return Ok(true) }
+        let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
+        let outcome = loop {
+            tokio::select! {
+                served = &mut rx => break served.ok(),
+                _ = sleep_until_or_never(deadline) => break None,
+                _ = handle.kill.cancelled() => { self.unblock(); return Ok(true) }
+                _ = self.shared.shutdown.cancelled() => { self.unblock(); return Ok(true) }
+                // A RESP3 client may be subscribed and blocked at once;
+                // its messages keep flowing while it waits.
+                Some(msg) = self.pubsub_rx.recv() => {
+                    self.push_message(msg);
+                    if let Err(e) = self.flush(stream).await {
+                        self.unblock();
+                        return Err(e);
+                    }
+                }
+                // Watching the socket is how a client that hangs up while
+                // blocked is noticed (and stops waiting for elements).
+                // Anything it pipelines meanwhile waits in `inbuf`.
+                read = stream.read_buf(inbuf) => {
+                    let n = match read {
+                        Ok(n) => n,
+                        Err(e) => { self.unblock(); return Err(e) }
+                    };
+                    if n == 0 {
+                        self.unblock();
+                        return Ok(true);
+                    }
+                    self.shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    if inbuf.len() > self.shared.config.load().client_query_buffer_limit {
+                        self.unblock();
+                        return Ok(true);
+                    }
+                }
+            }
         };
         let reply = match outcome {
             Some(reply) => reply,
@@ -379,6 +415,13 @@ impl Session {
 async fn next_monitor_line(rx: &mut Option<mpsc::UnboundedReceiver<Bytes>>) -> Option<Bytes> {
     match rx {
         Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

@@ -53,8 +53,12 @@ pub struct Store {
     /// (db, key) -> clients blocked on it, first come first served.
     blocked: HashMap<(usize, Blob), VecDeque<ClientId>>,
     waiters: HashMap<ClientId, Waiter>,
-    /// Keys that got data while someone was blocked on them.
+    /// Keys that got data while someone was blocked on them, in the order
+    /// they were touched.
     pub ready: Vec<(usize, Blob)>,
+    /// The key a blocked command is being replayed for (see
+    /// [`Store::serving_key`]).
+    serving: Option<Blob>,
     pub stats: StoreStats,
 }
 
@@ -76,6 +80,7 @@ impl Store {
             blocked: HashMap::new(),
             waiters: HashMap::new(),
             ready: Vec::new(),
+            serving: None,
             stats: StoreStats::default(),
         }
     }
@@ -188,8 +193,8 @@ impl Store {
         self.dirty_cas.insert(client);
     }
 
-    /// Parks a blocked client; it is served by [`Store::take_ready`] users in
-    /// arrival order.
+    /// Parks a blocked client; [`crate::dispatch::serve_blocked`] serves the
+    /// clients of a key in the order they blocked.
     pub fn block(&mut self, w: Waiter) {
         for k in &w.keys {
             self.blocked.entry((w.db, k.clone())).or_default().push_back(w.client);
@@ -231,5 +236,15 @@ impl Store {
 
     pub fn watched_keys(&self) -> usize {
         self.watched.len()
+    }
+
+    /// While a blocked command is replayed: the key whose change woke it.
+    /// Blocking handlers serve from this key only, as Redis does.
+    pub fn serving_key(&self) -> Option<&[u8]> {
+        self.serving.as_deref()
+    }
+
+    pub fn set_serving_key(&mut self, key: Option<Blob>) {
+        self.serving = key;
     }
 }
