@@ -32,8 +32,8 @@ pub(super) fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(a) if args.len() == 4 && is(a, "withvalues") => true,
         Some(_) => return Err(CmdError::Syntax),
     };
-    // Redis refuses a negative count whose doubled reply length overflows.
-    if withvalues && count < -(i64::MAX / 2) {
+    // Redis refuses a count whose doubled reply length would overflow.
+    if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
         return Err(CmdError::err("ERR value is out of range"));
     }
     let (db, out) = ctx.split();
