@@ -67,7 +67,7 @@ fn set_field(h: &mut IndexMap<Blob, Blob>, field: &[u8], value: &[u8]) -> bool {
 
 /// HSET and HMSET: same work, HMSET answers OK instead of a count.
 fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         let name = if super::is(&args[0], "hmset") { "hmset" } else { "hset" };
         return Err(CmdError::Arity(name.into()));
     }
@@ -244,4 +244,4 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

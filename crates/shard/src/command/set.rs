@@ -119,12 +119,12 @@ fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (src, dst, member) = (&args[1], &args[2], &args[3][..]);
     let now = ctx.now;
     let db = ctx.db();
-    let Some(s) = db.get_set(src, now)? else {
+    let Some(s) = db.get_set_mut(src, now)? else {
         ctx.out.int(0);
         return Ok(());
     };
     let present = s.contains(member);
-    db.get_set(dst, now)?;
+    db.get_set_mut(dst, now)?;
     if src == dst || !present {
         ctx.out.int(present as i64);
         return Ok(());
@@ -152,7 +152,8 @@ fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         set_members(s).into_iter().filter(|m| opts.matches(m)).collect()
     } else {
         let (range, next) = scan::window(false, s.len(), cursor, opts.count);
-        let picked: Vec<&Blob> = s.get_range(range).into_iter().flat_map(|r| r.iter()).filter(|m| opts.matches(m)).collect();
+        let picked: Vec<&Blob> =
+            s.get_range(range).into_iter().flat_map(|r| r.iter()).filter(|m| opts.matches(m)).collect();
         scan::reply_head(out, next, picked.len());
         for m in picked {
             out.bulk(m);

@@ -85,21 +85,13 @@ impl LongDouble {
             let shifted = full >> d;
             shifted | u128::from(shifted << d != full)
         };
-        let (sum, neg) = if big.neg == small.neg {
-            (a + b, big.neg)
-        } else {
-            (a - b, big.neg)
-        };
+        let (sum, neg) = if big.neg == small.neg { (a + b, big.neg) } else { (a - b, big.neg) };
         if sum == 0 {
             return LongDouble::ZERO;
         }
         let bits = 128 - i64::from(sum.leading_zeros());
         let shift = bits - 64;
-        let (mant, carry) = if shift <= 0 {
-            ((sum << -shift) as u64, 0)
-        } else {
-            round_u128(sum, shift as u32)
-        };
+        let (mant, carry) = if shift <= 0 { ((sum << -shift) as u64, 0) } else { round_u128(sum, shift as u32) };
         finish(neg, mant, big.exp - 62 + shift + carry)
     }
 
@@ -532,7 +524,10 @@ mod tests {
 
     #[test]
     fn parse_refuses_like_string2ld() {
-        for bad in ["", " 1", "1 ", "nan", "1e", "abc", "1e5000", "1e-5000", "1e-4952", "-1e-4951", "1.2e4932", "0x", "--1", "."] {
+        for bad in [
+            "", " 1", "1 ", "nan", "1e", "abc", "1e5000", "1e-5000", "1e-4952", "-1e-4951", "1.2e4932", "0x", "--1",
+            ".",
+        ] {
             assert!(LongDouble::parse(bad.as_bytes()).is_none(), "{bad}");
         }
         assert!(!LongDouble::parse(b"inf").expect("inf").is_finite());

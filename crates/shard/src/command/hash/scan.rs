@@ -2,7 +2,7 @@
 //!
 //! A compact collection (listpack hash, intset) is answered whole with
 //! cursor 0 whatever COUNT says, as Redis does. A bigger one is walked by
-//! position: the cursor is the index of the next element.
+//! position (see [`window`]).
 
 use bytes::Bytes;
 
@@ -69,13 +69,20 @@ pub(crate) fn parse_opts(args: &[Bytes]) -> Result<ScanOpts<'_>, CmdError> {
 
 /// The positions one scan step covers over `len` elements, and the cursor
 /// to hand back.
+///
+/// Positions are walked from the end down: the cursor is the bound below
+/// which nothing was returned yet. Deleting with `swap_remove` or
+/// `shift_remove` only ever moves an element from above a position to it,
+/// and inserting appends, so an element present for the whole scan stays
+/// below the cursor until it is returned, which is SCAN's guarantee (a
+/// moved element may come back twice, which SCAN allows).
 pub(crate) fn window(compact: bool, len: usize, cursor: u64, count: usize) -> (std::ops::Range<usize>, u64) {
     if compact {
         return (0..len, 0);
     }
-    let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(len);
-    let end = start.saturating_add(count).min(len);
-    (start..end, if end >= len { 0 } else { end as u64 })
+    let end = if cursor == 0 { len } else { usize::try_from(cursor).unwrap_or(usize::MAX).min(len) };
+    let start = end.saturating_sub(count);
+    (start..end, start as u64)
 }
 
 /// The reply every SCAN flavour gives: `[cursor, [items...]]`.

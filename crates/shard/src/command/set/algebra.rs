@@ -14,11 +14,17 @@ use crate::store::value::{set_members, IndexSet};
 use crate::store::{Blob, Db, Entry, Value};
 
 /// The sets at `keys` (None for a missing key), after checking each type.
-fn load<'a>(db: &'a mut Db, keys: &[Bytes], now: u64) -> Result<Vec<Option<&'a IndexSet<Blob>>>, CmdError> {
+/// `read` counts keyspace hits and misses, as Redis does for the forms that
+/// do not store.
+fn load<'a>(db: &'a mut Db, keys: &[Bytes], now: u64, read: bool) -> Result<Vec<Option<&'a IndexSet<Blob>>>, CmdError> {
     // A first pass through the typed getter does expiry and WRONGTYPE; then
     // shared borrows can be held side by side.
     for k in keys {
-        db.get_set(k, now)?;
+        if read {
+            db.get_set(k, now)?;
+        } else {
+            db.get_set_mut(k, now)?;
+        }
     }
     let db: &'a Db = db;
     Ok(keys
@@ -84,7 +90,7 @@ fn store(ctx: &mut Ctx<'_>, dst: &[u8], result: IndexSet<Blob>) -> CmdResult {
 pub(super) fn sinter(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.split();
-    let sets = load(db, &args[1..], now)?;
+    let sets = load(db, &args[1..], now, true)?;
     let members = intersect(&sets, 0);
     out.set(members.len());
     for m in members {
@@ -95,7 +101,7 @@ pub(super) fn sinter(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub(super) fn sinterstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
-    let sets = load(ctx.db(), &args[2..], now)?;
+    let sets = load(ctx.db(), &args[2..], now, false)?;
     let result: IndexSet<Blob> = intersect(&sets, 0).into_iter().cloned().collect();
     store(ctx, &args[1], result)
 }
@@ -126,7 +132,7 @@ pub(super) fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let now = ctx.now;
     let (db, out) = ctx.split();
-    let sets = load(db, &args[2..keys_end], now)?;
+    let sets = load(db, &args[2..keys_end], now, true)?;
     out.int(intersect(&sets, limit).len() as i64);
     Ok(())
 }
@@ -134,27 +140,27 @@ pub(super) fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub(super) fn sunion(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.split();
-    let result = union(&load(db, &args[1..], now)?);
+    let result = union(&load(db, &args[1..], now, true)?);
     reply_set(out, &result);
     Ok(())
 }
 
 pub(super) fn sunionstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
-    let result = union(&load(ctx.db(), &args[2..], now)?);
+    let result = union(&load(ctx.db(), &args[2..], now, false)?);
     store(ctx, &args[1], result)
 }
 
 pub(super) fn sdiff(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.split();
-    let result = diff(&load(db, &args[1..], now)?);
+    let result = diff(&load(db, &args[1..], now, true)?);
     reply_set(out, &result);
     Ok(())
 }
 
 pub(super) fn sdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
-    let result = diff(&load(ctx.db(), &args[2..], now)?);
+    let result = diff(&load(ctx.db(), &args[2..], now, false)?);
     store(ctx, &args[1], result)
 }
