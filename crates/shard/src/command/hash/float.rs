@@ -30,6 +30,14 @@ const MAX_CHARS: usize = 5 * 1024;
 impl LongDouble {
     pub const ZERO: LongDouble = LongDouble { neg: false, inf: false, mant: 0, exp: 0 };
 
+    fn from_u64(n: u64) -> LongDouble {
+        if n == 0 {
+            return LongDouble::ZERO;
+        }
+        let z = n.leading_zeros();
+        LongDouble { neg: false, inf: false, mant: n << z, exp: -i64::from(z) }
+    }
+
     pub fn is_finite(&self) -> bool {
         !self.inf
     }
@@ -51,11 +59,22 @@ impl LongDouble {
             [b'+', r @ ..] => (false, r),
             _ => (false, s),
         };
-        let lower = body.to_ascii_lowercase();
-        if lower == b"inf" || lower == b"infinity" {
-            return Some(LongDouble { neg, inf: true, mant: 0, exp: 0 });
+        // Plain integers (most stored counters) are exact: no big numbers.
+        if !body.is_empty() && body.len() <= 19 && body.iter().all(u8::is_ascii_digit) {
+            let n: u64 = body.iter().fold(0, |acc, &d| acc * 10 + u64::from(d - b'0'));
+            return Some(LongDouble { neg, ..LongDouble::from_u64(n) });
         }
-        let v = if lower.starts_with(b"0x") { parse_hex(&lower[2..])? } else { parse_dec(body)? };
+        if body.first().is_some_and(|c| c.is_ascii_alphabetic()) {
+            let lower = body.to_ascii_lowercase();
+            if lower == b"inf" || lower == b"infinity" {
+                return Some(LongDouble { neg, inf: true, mant: 0, exp: 0 });
+            }
+            return None;
+        }
+        let v = match body {
+            [b'0', b'x' | b'X', rest @ ..] => parse_hex(&rest.to_ascii_lowercase())?,
+            _ => parse_dec(body)?,
+        };
         if v.inf {
             return None;
         }
@@ -511,6 +530,11 @@ mod tests {
         assert_eq!(sum("123456789.12345678899873747", "0.333333333333333333333"), "123456789.45679012233449612");
         assert_eq!(sum("0x1.8p1", "1."), "4");
         assert_eq!(sum(".5", "0"), "0.5");
+        assert_eq!(sum("-5", "3"), "-2");
+        assert_eq!(sum("-0", "0"), "0");
+        assert_eq!(sum("18446744073709551615", "1"), "18446744073709551616");
+        assert_eq!(sum("9999999999999999999", "0.5"), "10000000000000000000");
+        assert_eq!(sum("0X1P-1", "0"), "0.5");
         assert_eq!(sum("5e-18", "0"), "0");
         assert_eq!(sum("1.5e-17", "0"), "0.00000000000000002");
         assert_eq!(sum("2.5e-17", "0"), "0.00000000000000002");
