@@ -22,8 +22,9 @@ pub(crate) struct LongDouble {
 
 /// Largest and smallest binary exponents of the format (of `1.xxx * 2^E`).
 const MAX_E: i64 = 16383;
-/// Below half the smallest subnormal (2^-16445) `strtold` returns 0.
-const MIN_SUBNORMAL_E: i64 = -16445;
+/// `1.xxx * 2^E` with E below this is under half the smallest subnormal
+/// (2^-16445), which rounds to 0; exactly half ties to even, 0 as well.
+const HALF_SUBNORMAL_E: i64 = -16446;
 /// Redis refuses longer float strings outright.
 const MAX_CHARS: usize = 5 * 1024;
 
@@ -187,7 +188,7 @@ fn finish(neg: bool, mant: u64, exp: i64) -> LongDouble {
     let e = exp + 63;
     if e > MAX_E {
         LongDouble { neg, inf: true, mant: 0, exp: 0 }
-    } else if e < MIN_SUBNORMAL_E {
+    } else if e < HALF_SUBNORMAL_E || (e == HALF_SUBNORMAL_E && mant == 1 << 63) {
         LongDouble { neg, ..LongDouble::ZERO }
     } else {
         LongDouble { neg, inf: false, mant, exp }
@@ -549,12 +550,14 @@ mod tests {
     #[test]
     fn parse_refuses_like_string2ld() {
         for bad in [
-            "", " 1", "1 ", "nan", "1e", "abc", "1e5000", "1e-5000", "1e-4952", "-1e-4951", "1.2e4932", "0x", "--1",
+            "", " 1", "1 ", "nan", "1e", "abc", "1e5000", "1e-5000", "1e-4952", "-1e-4951", "1.8e-4951", "1.2e4932", "0x", "--1",
             ".",
         ] {
             assert!(LongDouble::parse(bad.as_bytes()).is_none(), "{bad}");
         }
         assert!(!LongDouble::parse(b"inf").expect("inf").is_finite());
         assert!(LongDouble::parse(b"1e-4940").is_some());
+        assert!(LongDouble::parse(b"3e-4951").is_some());
+        assert!(LongDouble::parse(b"1.9e-4951").is_some());
     }
 }
