@@ -148,19 +148,14 @@ fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     let opts = scan::parse_opts(&args[3..])?;
-    let picked: Vec<&Blob> = if is_intset(s) {
-        set_members(s).into_iter().filter(|m| opts.matches(m)).collect()
+    // An intset comes back whole, sorted, with cursor 0.
+    let (picked, next): (Vec<&Blob>, u64) = if is_intset(s) {
+        (set_members(s).into_iter().filter(|m| opts.matches(m)).collect(), 0)
     } else {
         let (range, next) = scan::window(false, s.len(), cursor, opts.count);
-        let picked: Vec<&Blob> =
-            s.get_range(range).into_iter().flat_map(|r| r.iter()).filter(|m| opts.matches(m)).collect();
-        scan::reply_head(out, next, picked.len());
-        for m in picked {
-            out.bulk(m);
-        }
-        return Ok(());
+        (s.get_range(range).into_iter().flat_map(|r| r.iter()).filter(|m| opts.matches(m)).collect(), next)
     };
-    scan::reply_head(out, 0, picked.len());
+    scan::reply_head(out, next, picked.len());
     for m in picked {
         out.bulk(m);
     }

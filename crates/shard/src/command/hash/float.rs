@@ -550,7 +550,20 @@ mod tests {
     #[test]
     fn parse_refuses_like_string2ld() {
         for bad in [
-            "", " 1", "1 ", "nan", "1e", "abc", "1e5000", "1e-5000", "1e-4952", "-1e-4951", "1.8e-4951", "1.2e4932", "0x", "--1",
+            "",
+            " 1",
+            "1 ",
+            "nan",
+            "1e",
+            "abc",
+            "1e5000",
+            "1e-5000",
+            "1e-4952",
+            "-1e-4951",
+            "1.8e-4951",
+            "1.2e4932",
+            "0x",
+            "--1",
             ".",
         ] {
             assert!(LongDouble::parse(bad.as_bytes()).is_none(), "{bad}");

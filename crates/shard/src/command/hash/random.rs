@@ -37,7 +37,8 @@ pub(super) fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::err("ERR value is out of range"));
     }
     let (db, out) = ctx.split();
-    let Some(h) = db.get_hash(&args[1], now)? else {
+    // Stored collections are never empty, but an empty one must not panic.
+    let Some(h) = db.get_hash(&args[1], now)?.filter(|h| !h.is_empty()) else {
         out.array(0);
         return Ok(());
     };

@@ -35,7 +35,7 @@ pub(super) fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// SPOP's work; returns how many members it removed.
 fn pop(db: &mut Db, out: &mut ReplyBuf, key: &[u8], count: Option<u64>, now: u64) -> Result<u64, CmdError> {
-    let Some(s) = db.get_set_mut(key, now)? else {
+    let Some(s) = db.get_set_mut(key, now)?.filter(|s| !s.is_empty()) else {
         match count {
             None => out.null(),
             Some(_) => out.set(0),
@@ -90,7 +90,7 @@ pub(super) fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         },
     };
     let (db, out) = ctx.split();
-    let s = db.get_set(&args[1], now)?;
+    let s = db.get_set(&args[1], now)?.filter(|s| !s.is_empty());
     let mut rng = rand::thread_rng();
     let Some(count) = count else {
         let m = s.and_then(|s| s.get_index(rng.gen_range(0..s.len())));
