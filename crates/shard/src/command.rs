@@ -9,8 +9,10 @@
 //! that modifies data calls [`Ctx::dirty`]; that is what makes WATCHers
 //! abort, blocked clients wake and save rules count.
 
+pub mod config;
 pub mod connection;
 pub mod hash;
+pub mod info;
 pub mod keys;
 pub mod list;
 pub mod pubsub;
@@ -121,8 +123,10 @@ pub struct Registry {
 
 impl Registry {
     pub fn new() -> Self {
-        let families: [&[Cmd]; 10] = [
+        let families: [&[Cmd]; 12] = [
             connection::COMMANDS,
+            config::COMMANDS,
+            info::COMMANDS,
             pubsub::COMMANDS,
             transaction::COMMANDS,
             server::COMMANDS,

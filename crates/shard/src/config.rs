@@ -314,6 +314,11 @@ impl Config {
         value::show(self.val(name))
     }
 
+    /// Whether an enum directive currently has the value `w`.
+    pub fn word_is(&self, name: &str, w: &str) -> bool {
+        self.word(name) == w
+    }
+
     fn word(&self, name: &str) -> &'static str {
         match self.val(name) {
             Val::Enum(e) => e,
