@@ -144,3 +144,8 @@ fn protocol_errors() {
         );
     }
 }
+
+#[test]
+fn config() {
+    compare("config.redis");
+}
