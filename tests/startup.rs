@@ -128,11 +128,7 @@ fn bad_line_refuses_to_start() {
     );
     // Arguments continue the file's line numbers.
     std::fs::write(&conf, "port 0\n").unwrap();
-    let out = Command::new(workspace_bin("slotway-shard"))
-        .arg(&conf)
-        .args(["--nope", "1"])
-        .output()
-        .expect("start");
+    let out = Command::new(workspace_bin("slotway-shard")).arg(&conf).args(["--nope", "1"]).output().expect("start");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at line 3\n>>> 'nope \"1\"'\nBad directive or wrong number of arguments"), "{err}");

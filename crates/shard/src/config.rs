@@ -383,8 +383,7 @@ impl Config {
 }
 
 fn read(path: &Path) -> Result<String, OpenError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| OpenError { path: path.display().to_string(), reason: io_reason(&e) })
+    std::fs::read_to_string(path).map_err(|e| OpenError { path: path.display().to_string(), reason: io_reason(&e) })
 }
 
 /// strerror-style text, without Rust's ` (os error N)` suffix.

@@ -100,7 +100,7 @@ fn set_failed(arg: &[u8], why: &str) -> CmdError {
 
 fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let pairs = &args[2..];
-    if pairs.len() % 2 != 0 {
+    if !pairs.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     // First every name, so that an unknown or immutable one refuses the

@@ -357,7 +357,8 @@ fn stats(ctx: &Ctx<'_>, s: &mut Section<'_>) {
     s.f("dump_payload_sanitizations", 0);
     s.f("total_reads_processed", cmds);
     s.f("total_writes_processed", cmds);
-    for k in ["io_threaded_reads_processed", "io_threaded_writes_processed", "reply_buffer_shrinks", "reply_buffer_expands"]
+    for k in
+        ["io_threaded_reads_processed", "io_threaded_writes_processed", "reply_buffer_shrinks", "reply_buffer_expands"]
     {
         s.f(k, 0);
     }
@@ -420,7 +421,7 @@ fn keyspace(ctx: &Ctx<'_>, s: &mut Section<'_>) {
                 n += 1;
             }
         }
-        let avg = if n == 0 { 0 } else { sum / n };
+        let avg = sum.checked_div(n).unwrap_or(0);
         s.f(&format!("db{i}"), format!("keys={},expires={expires},avg_ttl={avg}", db.len()));
     }
 }

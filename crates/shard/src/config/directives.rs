@@ -6,9 +6,15 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Bool,
-    Int { min: i128, max: i128 },
+    Int {
+        min: i128,
+        max: i128,
+    },
     /// A byte count that accepts `k`, `kb`, `m`, `mb`, `g`, `gb` suffixes.
-    Mem { min: i128, max: i128 },
+    Mem {
+        min: i128,
+        max: i128,
+    },
     /// A byte count or a percentage of `maxmemory` (`maxmemory-clients`).
     MemPct,
     Enum(&'static [&'static str]),
@@ -95,7 +101,13 @@ pub static DIRECTIVES: &[Directive] = &[
     d("bind-source-addr", None, Str, 0, ""),
     d("bio_cpulist", None, Str, IMMUTABLE, ""),
     d("busy-reply-threshold", None, Int { min: 0, max: I64_MAX }, 0, "5000"),
-    d("client-output-buffer-limit", None, Cobl, 0, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    d(
+        "client-output-buffer-limit",
+        None,
+        Cobl,
+        0,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
     d("client-query-buffer-limit", None, Mem { min: 1048576, max: I64_MAX }, 0, "1073741824"),
     d("cluster-allow-pubsubshard-when-down", None, Bool, 0, "yes"),
     d("cluster-allow-reads-when-down", None, Bool, 0, "no"),
@@ -155,7 +167,22 @@ pub static DIRECTIVES: &[Directive] = &[
     d("maxmemory", None, Mem { min: 0, max: U64_MAX }, 0, "0"),
     d("maxmemory-clients", None, MemPct, 0, "0"),
     d("maxmemory-eviction-tenacity", None, Int { min: 0, max: 100 }, 0, "10"),
-    d("maxmemory-policy", None, Enum(&["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"]), 0, "noeviction"),
+    d(
+        "maxmemory-policy",
+        None,
+        Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
+        0,
+        "noeviction",
+    ),
     d("maxmemory-samples", None, Int { min: 1, max: I32_MAX }, 0, "5"),
     d("min-replicas-max-lag", Some("min-slaves-max-lag"), Int { min: 0, max: I32_MAX }, 0, "10"),
     d("min-replicas-to-write", Some("min-slaves-to-write"), Int { min: 0, max: I32_MAX }, 0, "0"),
@@ -209,7 +236,13 @@ pub static DIRECTIVES: &[Directive] = &[
     d("stream-node-max-entries", None, Int { min: 0, max: I64_MAX }, 0, "100"),
     d("supervised", None, Enum(&["upstart", "systemd", "auto", "no"]), IMMUTABLE, "no"),
     d("syslog-enabled", None, Bool, IMMUTABLE, "no"),
-    d("syslog-facility", None, Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), IMMUTABLE, "local0"),
+    d(
+        "syslog-facility",
+        None,
+        Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]),
+        IMMUTABLE,
+        "local0",
+    ),
     d("syslog-ident", None, Str, IMMUTABLE, "redis"),
     d("tcp-backlog", None, Int { min: 0, max: I32_MAX }, IMMUTABLE, "511"),
     d("tcp-keepalive", None, Int { min: 0, max: I32_MAX }, 0, "300"),

@@ -165,7 +165,7 @@ pub fn parse(kind: Kind, name: &str, args: &[String], prev: &Val) -> Result<Val,
             if args.len() == 1 && args[0].is_empty() {
                 return Ok(Val::Save(Vec::new()));
             }
-            if args.is_empty() || args.len() % 2 != 0 {
+            if args.is_empty() || !args.len().is_multiple_of(2) {
                 return Err("Invalid save parameters".into());
             }
             let mut rules = Vec::with_capacity(args.len() / 2);
@@ -180,13 +180,17 @@ pub fn parse(kind: Kind, name: &str, args: &[String], prev: &Val) -> Result<Val,
         }
         Kind::Bind => {
             if args.is_empty() || args.len() > 16 {
-                return Err(if args.is_empty() { "wrong number of arguments" } else { "Too many bind addresses specified." }
-                    .into());
+                return Err(if args.is_empty() {
+                    "wrong number of arguments"
+                } else {
+                    "Too many bind addresses specified."
+                }
+                .into());
             }
             Val::List(args.to_vec())
         }
         Kind::Cobl => {
-            if args.is_empty() || args.len() % 4 != 0 {
+            if args.is_empty() || !args.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
             let mut limits = match prev {
@@ -273,12 +277,9 @@ pub fn show(v: &Val) -> String {
         Val::Str(s) => s.clone(),
         Val::List(l) => l.join(" "),
         Val::Save(rules) => rules.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" "),
-        Val::Cobl(l) => COBL_CLASSES
-            .iter()
-            .zip(l)
-            .map(|(c, (h, s, t))| format!("{c} {h} {s} {t}"))
-            .collect::<Vec<_>>()
-            .join(" "),
+        Val::Cobl(l) => {
+            COBL_CLASSES.iter().zip(l).map(|(c, (h, s, t))| format!("{c} {h} {s} {t}")).collect::<Vec<_>>().join(" ")
+        }
     }
 }
 

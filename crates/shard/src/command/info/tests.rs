@@ -245,8 +245,17 @@ fn sections_and_values() {
     assert_eq!(
         titles,
         [
-            "# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Modules",
-            "# Errorstats", "# Cluster", "# Keyspace"
+            "# Server",
+            "# Clients",
+            "# Memory",
+            "# Persistence",
+            "# Stats",
+            "# Replication",
+            "# CPU",
+            "# Modules",
+            "# Errorstats",
+            "# Cluster",
+            "# Keyspace"
         ]
     );
     assert_eq!(body(&t.cmd("info cluster")), "# Cluster\r\ncluster_enabled:0\r\n");
