@@ -11,11 +11,16 @@ pub mod rewrite;
 pub mod value;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use thiserror::Error;
 
 pub use directives::{find, Directive, Kind, DIRECTIVES};
 pub use value::Val;
+
+/// Set by the binary: applies a new `loglevel` to the running logger
+/// (CONFIG SET loglevel).
+pub static LOG_LEVEL_HOOK: OnceLock<Box<dyn Fn(&str) + Send + Sync>> = OnceLock::new();
 
 /// A line Redis would refuse, rendered as redis-server's fatal block.
 #[derive(Debug, Error)]

@@ -13,6 +13,7 @@ use slotway_shard::config::{Config, LoadError};
 use slotway_shard::server;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -148,26 +149,43 @@ fn serve(config: Config) -> ExitCode {
 /// `logfile` (appended to), stdout when empty, nowhere for a daemon
 /// without one (its stdout is /dev/null), at the `loglevel` threshold.
 fn init_log(config: &Config) -> std::io::Result<()> {
-    let level = match config.loglevel.as_str() {
-        "debug" => Level::TRACE,
-        "verbose" => Level::DEBUG,
-        "warning" => Level::WARN,
-        _ => Level::INFO,
-    };
+    let level = tracing_level(&config.loglevel);
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.is_empty() => tracing_subscriber::EnvFilter::new(spec),
         _ => tracing_subscriber::EnvFilter::new(level.as_str().to_ascii_lowercase()),
     };
-    let builder = tracing_subscriber::fmt().with_ansi(false).with_env_filter(filter).event_format(RedisFormat);
-    if !config.logfile.is_empty() {
+    let writer = if !config.logfile.is_empty() {
         let file = OpenOptions::new().create(true).append(true).open(&config.logfile)?;
-        builder.with_writer(std::sync::Mutex::new(file)).init();
+        BoxMakeWriter::new(std::sync::Mutex::new(file))
     } else if config.daemonize {
-        builder.with_writer(std::io::sink).init();
+        BoxMakeWriter::new(std::io::sink)
     } else {
-        builder.with_writer(std::io::stdout).init();
-    }
+        BoxMakeWriter::new(std::io::stdout)
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .event_format(RedisFormat)
+        .with_writer(writer)
+        .with_filter_reloading();
+    let handle = builder.reload_handle();
+    builder.init();
+    // CONFIG SET loglevel reaches the running logger through this hook.
+    let _ = slotway_shard::config::LOG_LEVEL_HOOK.set(Box::new(move |level: &str| {
+        let _ = handle.reload(tracing_subscriber::EnvFilter::new(tracing_level(level).as_str().to_ascii_lowercase()));
+    }));
     Ok(())
+}
+
+/// Redis's levels onto tracing's: debug is the chattiest, notice the
+/// default.
+fn tracing_level(loglevel: &str) -> Level {
+    match loglevel {
+        "debug" => Level::TRACE,
+        "verbose" => Level::DEBUG,
+        "warning" => Level::WARN,
+        _ => Level::INFO,
+    }
 }
 
 /// redis-server's log line: `pid:M 01 Dec 2026 21:35:17.419 * message`,

@@ -132,6 +132,11 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         next.set_value(idx, raw).map_err(|why| set_failed(name, &why))?;
     }
     next.refresh();
+    if next.loglevel != ctx.config.loglevel {
+        if let Some(hook) = config::LOG_LEVEL_HOOK.get() {
+            hook(&next.loglevel);
+        }
+    }
     ctx.shared.config.store(Arc::new(next));
     ctx.out.ok();
     Ok(())
