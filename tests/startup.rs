@@ -151,3 +151,55 @@ fn version_and_help() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("Usage: "));
 }
+
+/// The same bad config, file and arguments, refused by both servers with
+/// the same text on stderr.
+#[test]
+fn bad_lines_match_redis_server() {
+    if !slotway_testkit::have_tool("redis-server") {
+        eprintln!("skipping: redis-server is not installed");
+        return;
+    }
+    let dir = scratch_dir("startup-diff");
+    let conf = dir.join("bad.conf");
+    let cases: &[(&str, &[&str])] = &[
+        ("# c\nport 0\n\nprotected-mode maybe\n", &[]),
+        ("foo bar\n", &[]),
+        ("port\n", &[]),
+        ("port abc\n", &[]),
+        ("port 99999\n", &[]),
+        ("maxmemory x\n", &[]),
+        ("maxmemory -1\n", &[]),
+        ("save 900\n", &[]),
+        ("save 900 x\n", &[]),
+        ("port \"abc\n", &[]),
+        ("appendfsync sometimes\n", &[]),
+        ("loglevel loud\n", &[]),
+        ("hz -1\n", &[]),
+        ("databases 0\n", &[]),
+        ("io-threads 0\n", &[]),
+        ("unixsocketperm x\n", &[]),
+        ("client-output-buffer-limit normal 1 2\n", &[]),
+        ("client-output-buffer-limit foo 1 2 3\n", &[]),
+        ("client-output-buffer-limit normal x 2 3\n", &[]),
+        ("notify-keyspace-events Z\n", &[]),
+        ("dir /nonexistent/dir\n", &[]),
+        ("daemonize no", &["--protected-mode", "maybe"]),
+        ("port 0\n", &["--hz", "5", "--bogus"]),
+        ("port 0\n", &["--maxclients", "0"]),
+        ("port 0\n", &["--save", "900", "1", "--protected-mode", "maybe", "yes"]),
+    ];
+    let mut diffs = Vec::new();
+    for (text, args) in cases {
+        std::fs::write(&conf, text).unwrap();
+        let run = |bin: &Path| Command::new(bin).arg(&conf).args(*args).output().expect("run");
+        let want = run(Path::new("redis-server"));
+        let got = run(&workspace_bin("slotway-shard"));
+        let (w, g) = (String::from_utf8_lossy(&want.stderr), String::from_utf8_lossy(&got.stderr));
+        if w != g || want.status.success() != got.status.success() {
+            diffs.push(format!("{text:?} {args:?}\n  redis-server: {w:?}\n  slotway-shard: {g:?}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
