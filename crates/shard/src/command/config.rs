@@ -118,7 +118,10 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if d.immutable() {
             return Err(set_failed(name, "can't set immutable config"));
         }
-        if d.protected() && ctx.config.word_is("enable-protected-configs", "no") {
+        let local = ctx.client.handle.addr.ip().is_loopback();
+        let allowed = ctx.config.word_is("enable-protected-configs", "yes")
+            || (local && ctx.config.word_is("enable-protected-configs", "local"));
+        if d.protected() && !allowed {
             return Err(set_failed(name, "can't set protected config"));
         }
         if pairs.chunks(2).take(i).any(|p| p[0].eq_ignore_ascii_case(name)) {
@@ -127,9 +130,18 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         targets.push((idx, name, &pair[1]));
     }
     let mut next = ctx.config.clone();
+    let mut new_dir = None;
     for (idx, name, val) in targets {
         let raw = std::str::from_utf8(val).map_err(|_| set_failed(name, "argument must be a valid string"))?;
         next.set_value(idx, raw).map_err(|why| set_failed(name, &why))?;
+        if DIRECTIVES[idx].name == "dir" {
+            new_dir = Some((name, raw));
+        }
+    }
+    // The only change with an effect outside the config: done last, once
+    // everything else has validated.
+    if let Some((name, dir)) = new_dir {
+        std::env::set_current_dir(dir).map_err(|e| set_failed(name, &config::io_reason(&e)))?;
     }
     next.refresh();
     if next.loglevel != ctx.config.loglevel {

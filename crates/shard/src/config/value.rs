@@ -160,7 +160,17 @@ pub fn parse(kind: Kind, name: &str, args: &[String], prev: &Val) -> Result<Val,
                 None => return Err(format!("argument(s) must be one of the following: {}", names.join(", "))),
             }
         }
-        Kind::Str => Val::Str(one(args)?.to_string()),
+        Kind::Str => {
+            let v = one(args)?;
+            if v.contains('/') {
+                match name {
+                    "dbfilename" | "appendfilename" => return Err(format!("{name} can't be a path, just a filename")),
+                    "appenddirname" => return Err("appenddirname can't be a path, just a dirname".into()),
+                    _ => {}
+                }
+            }
+            Val::Str(v.to_string())
+        }
         Kind::Save => {
             if args.len() == 1 && args[0].is_empty() {
                 return Ok(Val::Save(Vec::new()));
