@@ -20,7 +20,9 @@ pub use value::Val;
 
 /// Set by the binary: applies a new `loglevel` to the running logger
 /// (CONFIG SET loglevel).
-pub static LOG_LEVEL_HOOK: OnceLock<Box<dyn Fn(&str) + Send + Sync>> = OnceLock::new();
+pub static LOG_LEVEL_HOOK: OnceLock<LogLevelHook> = OnceLock::new();
+
+pub type LogLevelHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// A line Redis would refuse, rendered as redis-server's fatal block.
 #[derive(Debug, Error)]
