@@ -51,6 +51,9 @@ pub enum LoadError {
     Line(#[from] ConfigError),
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// A check after the whole configuration was read (the log file).
+    #[error("\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n{0}")]
+    Check(String),
 }
 
 #[derive(Debug, Clone)]
@@ -182,13 +185,23 @@ impl Config {
         let mut cfg = Config::default();
         let mut rest = args;
         let mut text = String::new();
+        let stdin = reads_stdin(args);
         if let Some(first) = args.first() {
-            if !first.starts_with("--") {
+            if !first.starts_with('-') {
                 let path = Path::new(first);
                 text = read(path)?;
                 cfg.file = Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
                 rest = &args[1..];
+            } else if first == "-" {
+                rest = &args[1..];
             }
+        }
+        if stdin {
+            rest = rest.strip_suffix(&["-".to_string()]).unwrap_or(rest);
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+                .map_err(|e| OpenError { path: "-".into(), reason: io_reason(&e) })?;
+            text.push_str(&input);
         }
         // As redis-server: the arguments become config lines appended to
         // the file's text, so line numbers in errors continue the file's.
@@ -209,6 +222,14 @@ impl Config {
         let label = cfg.file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(command line)".into());
         let mut loader = Loader { save_seen: false, chdir: true };
         cfg.apply_text(&text, &label, &mut loader)?;
+        if !cfg.logfile.is_empty() {
+            // As Redis: an unwritable log file is a configuration error.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&cfg.logfile)
+                .map_err(|e| LoadError::Check(format!("Can't open the log file: {}", io_reason(&e))))?;
+        }
         Ok(cfg)
     }
 
@@ -218,6 +239,7 @@ impl Config {
         self.apply_text(text, "(string)", &mut Loader::default()).map_err(|e| match e {
             LoadError::Line(e) => e,
             LoadError::Open(e) => ConfigError { file: e.path, line: 0, text: String::new(), reason: e.reason },
+            LoadError::Check(reason) => ConfigError { file: String::new(), line: 0, text: String::new(), reason },
         })
     }
 
@@ -387,6 +409,11 @@ impl Config {
         self.always_show_logo = self.flag("always-show-logo");
         self.unixsocket = self.string("unixsocket");
     }
+}
+
+/// `-` as the only or last argument: configuration also comes from stdin.
+pub fn reads_stdin(args: &[String]) -> bool {
+    args.first().is_some_and(|a| a == "-") || (args.len() > 1 && args.last().is_some_and(|a| a == "-"))
 }
 
 fn read(path: &Path) -> Result<String, OpenError> {

@@ -28,11 +28,13 @@ const DEFAULT_PIDFILE: &str = "/var/run/redis.pid";
 fn usage() -> String {
     let me = "./slotway-shard";
     format!(
-        "Usage: {me} [/path/to/redis.conf] [options]\n       \
+        "Usage: {me} [/path/to/redis.conf] [options] [-]\n       \
+         {me} - (read config from stdin)\n       \
          {me} -v or --version\n       \
          {me} -h or --help\n\n\
          Examples:\n       \
          {me} (run the server with default conf)\n       \
+         echo 'maxmemory 128mb' | {me} -\n       \
          {me} /etc/redis/6379.conf\n       \
          {me} --port 7777\n       \
          {me} --port 7777 --replicaof 127.0.0.1 8888\n       \
@@ -53,13 +55,16 @@ fn main() -> ExitCode {
         }
         Some("-h" | "--help") => {
             eprint!("{}", usage());
-            return ExitCode::SUCCESS;
+            return ExitCode::FAILURE;
         }
         _ => {}
     }
+    if slotway_shard::config::reads_stdin(&args) {
+        println!("{}:C {} # Reading config from stdin", std::process::id(), log_time());
+    }
     let mut config = match Config::from_args(&args) {
         Ok(c) => c,
-        Err(LoadError::Line(e)) => {
+        Err(e @ (LoadError::Line(_) | LoadError::Check(_))) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
@@ -82,7 +87,7 @@ fn main() -> ExitCode {
         }
     }
     if let Err(e) = init_log(&config) {
-        println!("Can't open the log file: {e}");
+        eprintln!("Can't open the log file: {}", slotway_shard::config::io_reason(&e));
         return ExitCode::FAILURE;
     }
     let pid = std::process::id();
