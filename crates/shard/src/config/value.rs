@@ -128,7 +128,10 @@ pub fn parse(kind: Kind, name: &str, args: &[String], prev: &Val) -> Result<Val,
             _ => return Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Int { min, max } => {
-            let v = parse_int(one(args)?).ok_or("argument couldn't be parsed into an integer")?;
+            // string2ll: anything outside a signed 64-bit integer is junk.
+            let v = parse_int(one(args)?)
+                .filter(|v| i64::try_from(*v).is_ok())
+                .ok_or("argument couldn't be parsed into an integer")?;
             let v = bounds(v, min, max)?;
             // Redis clamps hz instead of refusing it.
             Val::Int(if name == "hz" { v.min(500) } else { v })
