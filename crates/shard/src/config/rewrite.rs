@@ -50,6 +50,13 @@ pub fn rewrite_text(cfg: &Config, old: &str) -> String {
             lines[pos] = String::new();
         }
     }
+    // Redis writes its ACL users too; with no ACL yet that is the default
+    // user, which has a password only through `requirepass` (whose hashed
+    // form waits for the ACL work).
+    let has_user = lines.iter().any(|l| l.trim_start().to_ascii_lowercase().starts_with("user "));
+    if !has_user && cfg.requirepass.is_none() {
+        appended.push("user default on nopass ~* &* +@all".into());
+    }
     if !appended.is_empty() {
         if !lines.iter().any(|l| l.trim() == MARKER) {
             if lines.last().is_some_and(|l| !l.trim().is_empty()) {
