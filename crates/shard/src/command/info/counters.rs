@@ -202,6 +202,8 @@ pub fn stats(ctx: &Ctx<'_>, s: &mut Section<'_>) {
     }
     s.f("total_error_replies", st.error_replies.load(Ordering::Relaxed));
     s.f("dump_payload_sanitizations", 0);
+    // Socket reads and writes are not counted separately; one of each per
+    // command is the figure a non-pipelining client would see.
     s.f("total_reads_processed", cmds);
     s.f("total_writes_processed", cmds);
     for k in
