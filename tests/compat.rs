@@ -149,3 +149,8 @@ fn protocol_errors() {
         );
     }
 }
+
+#[test]
+fn config() {
+    compare("config.redis");
+}

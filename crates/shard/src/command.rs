@@ -11,8 +11,10 @@
 
 pub mod bitmap;
 pub mod client;
+pub mod config;
 pub mod connection;
 pub mod hash;
+pub mod info;
 pub mod keys;
 pub mod list;
 pub mod pubsub;
@@ -126,6 +128,8 @@ impl Registry {
     pub fn new() -> Self {
         let families: &[&[Cmd]] = &[
             connection::COMMANDS,
+            config::COMMANDS,
+            info::COMMANDS,
             pubsub::COMMANDS,
             transaction::COMMANDS,
             server::COMMANDS,
