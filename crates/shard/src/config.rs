@@ -282,6 +282,17 @@ impl Config {
         }
         let idx = find(lower.as_bytes()).ok_or("Bad directive or wrong number of arguments")?;
         let d = &DIRECTIVES[idx];
+        // A multi-word directive given as one quoted argument (typical of
+        // `--client-output-buffer-limit "pubsub 1mb 512kb 60"`) is split,
+        // as Redis does for its multi-argument configs.
+        let split;
+        let args = match args {
+            [one] if !one.is_empty() => {
+                split = value::split_set_value(d.kind, one);
+                &split[..]
+            }
+            _ => args,
+        };
         let mut v = value::parse(d.kind, d.name, args, &self.values[idx])?;
         if let (Val::Save(new), Val::Save(old)) = (&mut v, &self.values[idx]) {
             if loader.save_seen && !new.is_empty() {
