@@ -1,6 +1,7 @@
 //! Sorted-set commands (Redis 7.0): single-member commands live here;
 //! ranges, set operations and pops in the submodules.
 
+mod num;
 mod pop;
 mod range;
 mod setops;
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use rand::Rng;
 use slotway_resp::ReplyBuf;
 
-use super::{glob_match, is, parse_f64, parse_i64, Cmd, Ctx};
+use super::{glob_match, is, parse_i64, Cmd, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::store::value::{COMPACT_VALUE_BYTES, ZSET_COMPACT_ENTRIES};
 use crate::store::zset::ZSet;
@@ -162,7 +163,7 @@ fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if f.incr && pairs.len() > 2 {
         return Err(CmdError::err("ERR INCR option supports a single increment-element pair"));
     }
-    let scores = pairs.chunks_exact(2).map(|p| parse_f64(&p[0])).collect::<Result<Vec<f64>, _>>()?;
+    let scores = pairs.chunks_exact(2).map(|p| num::score_or_err(&p[0])).collect::<Result<Vec<f64>, _>>()?;
     let (now, key) = (ctx.now, &args[1]);
     let exists = ctx.db().get_zset(key, now)?.is_some();
     let (mut added, mut updated, mut last) = (0i64, 0i64, None);
@@ -195,7 +196,7 @@ fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let by = parse_f64(&args[2])?;
+    let by = num::score_or_err(&args[2])?;
     let now = ctx.now;
     let z = ctx.db().zset_or_new(&args[1], now)?;
     let f = AddFlags { incr: true, ..AddFlags::default() };
@@ -278,10 +279,7 @@ fn zrevrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// ZSCAN. A set Redis would keep as a listpack comes back whole; a bigger
 /// one is walked in (score, member) order with the rank as the cursor.
 fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let cursor: u64 = std::str::from_utf8(&args[2])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| CmdError::err("ERR invalid cursor"))?;
+    let cursor = parse_cursor(&args[2]).ok_or_else(|| CmdError::err("ERR invalid cursor"))?;
     let (mut count, mut pattern) = (10i64, None);
     let mut i = 3;
     while i < args.len() {
@@ -319,6 +317,23 @@ fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         out.bulk(slotway_resp::reply::format_double(s).as_bytes());
     }
     Ok(())
+}
+
+/// A cursor as `strtoul` reads it: a sign is allowed and `-n` wraps.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (neg, digits) = match arg.split_first() {
+        Some((b'-', d)) => (true, d),
+        Some((b'+', d)) => (false, d),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        return arg.is_empty().then_some(0);
+    }
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if neg { v.wrapping_neg() } else { v })
 }
 
 fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

@@ -37,16 +37,15 @@ fn first_nonempty<'a>(ctx: &mut Ctx<'_>, keys: &'a [Bytes]) -> Result<Option<&'a
 }
 
 fn zpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
     let count = match args.get(2) {
         None => None,
-        Some(a) => {
-            let c = parse_i64(a)?;
-            if c < 0 {
-                return Err(CmdError::NotPositive);
-            }
-            Some(c)
-        }
+        Some(a) => Some(parse_i64(a).ok().filter(|c| *c >= 0).ok_or(CmdError::NotPositive)?),
     };
+    let now = ctx.now;
+    ctx.db().get_zset(&args[1], now)?;
     if count == Some(0) {
         ctx.out.array(0);
         return Ok(());

@@ -4,7 +4,8 @@
 
 use bytes::Bytes;
 
-use super::super::{is, parse_float, parse_i64, Ctx};
+use super::super::{is, parse_i64, Ctx};
+use super::num;
 use super::reply_members;
 use crate::error::{CmdError, CmdResult};
 use crate::store::zset::{Node, ZSet};
@@ -23,8 +24,8 @@ pub(super) struct ScoreRange {
 
 fn score_bound(arg: &[u8]) -> Option<(f64, bool)> {
     match arg.split_first() {
-        Some((b'(', rest)) => parse_float(rest).map(|v| (v, true)),
-        _ => parse_float(arg).map(|v| (v, false)),
+        Some((b'(', rest)) => num::bound(rest).map(|v| (v, true)),
+        _ => num::bound(arg).map(|v| (v, false)),
     }
 }
 

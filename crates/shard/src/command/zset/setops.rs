@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use hashbrown::HashMap;
 
-use super::super::{is, parse_float, parse_i64, Ctx};
+use super::super::{is, parse_i64, Ctx};
+use super::num;
 use super::range::store_result;
 use super::reply_members;
 use crate::error::{CmdError, CmdResult};
@@ -119,7 +120,7 @@ fn generic(ctx: &mut Ctx<'_>, args: &[Bytes], ni: usize, store: Option<&Bytes>, 
         let a = &args[j];
         if op != Op::Diff && !card && remaining > keys.len() && is(a, "weights") {
             for (w, arg) in weights.iter_mut().zip(&args[j + 1..]) {
-                *w = parse_float(arg).ok_or_else(|| CmdError::err("ERR weight value is not a float"))?;
+                *w = num::score(arg).ok_or_else(|| CmdError::err("ERR weight value is not a float"))?;
             }
             j += 1 + keys.len();
         } else if op != Op::Diff && !card && remaining >= 2 && is(a, "aggregate") {
