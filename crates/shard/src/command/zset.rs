@@ -378,7 +378,8 @@ fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     let picks: Vec<usize> = if count as u64 >= len as u64 {
-        (0..len).collect()
+        // The whole set, in the (descending) order Redis 7.0 lists it.
+        (0..len).rev().collect()
     } else {
         rand::seq::index::sample(&mut rng, len, count as usize).into_vec()
     };
