@@ -138,26 +138,32 @@ fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut f = AddFlags::default();
     let mut i = 2;
     while let Some(a) = args.get(i) {
-        let flag = match a.to_ascii_lowercase().as_slice() {
-            b"nx" => &mut f.nx,
-            b"xx" => &mut f.xx,
-            b"gt" => &mut f.gt,
-            b"lt" => &mut f.lt,
-            b"ch" => &mut f.ch,
-            b"incr" => &mut f.incr,
-            _ => break,
+        let flag = if is(a, "nx") {
+            &mut f.nx
+        } else if is(a, "xx") {
+            &mut f.xx
+        } else if is(a, "gt") {
+            &mut f.gt
+        } else if is(a, "lt") {
+            &mut f.lt
+        } else if is(a, "ch") {
+            &mut f.ch
+        } else if is(a, "incr") {
+            &mut f.incr
+        } else {
+            break;
         };
         *flag = true;
         i += 1;
     }
     let pairs = &args[i..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     if f.nx && f.xx {
         return Err(CmdError::err("ERR XX and NX options at the same time are not compatible"));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(CmdError::err("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
     if f.incr && pairs.len() > 2 {

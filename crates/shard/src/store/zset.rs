@@ -193,13 +193,11 @@ impl Order {
         let (c0, o0) = if start < len { self.locate(start) } else { (self.chunks.len(), 0) };
         let (c1, o1) = if end < len { self.locate(end) } else { (self.chunks.len(), 0) };
         let empty = start >= end;
-        self.chunks.iter().enumerate().skip(c0).take(if empty { 0 } else { c1 + 1 - c0 }).filter_map(
-            move |(i, c)| {
-                let lo = if i == c0 { o0 } else { 0 };
-                let hi = if i == c1 { o1 } else { c.len() };
-                c.get(lo..hi).filter(|s| !s.is_empty())
-            },
-        )
+        self.chunks.iter().enumerate().skip(c0).take(if empty { 0 } else { c1 + 1 - c0 }).filter_map(move |(i, c)| {
+            let lo = if i == c0 { o0 } else { 0 };
+            let hi = if i == c1 { o1 } else { c.len() };
+            c.get(lo..hi).filter(|s| !s.is_empty())
+        })
     }
 }
 

@@ -4,11 +4,14 @@
 
 use bytes::Bytes;
 
-use super::super::{is, parse_i64, parse_timeout, Ctx};
+use super::super::{is, parse_i64, parse_timeout, Ctx, Mode};
 use crate::error::{CmdError, CmdResult};
 
+/// Popped (member, score) pairs, in pop order.
+type Popped = Vec<(Box<[u8]>, f64)>;
+
 /// Pops up to `count` members from one end of the set at `key`.
-fn pop_from(ctx: &mut Ctx<'_>, key: &[u8], max: bool, count: usize) -> Result<Vec<(Box<[u8]>, f64)>, CmdError> {
+fn pop_from(ctx: &mut Ctx<'_>, key: &[u8], max: bool, count: usize) -> Result<Popped, CmdError> {
     let now = ctx.now;
     let Some(z) = ctx.db().get_zset_mut(key, now)? else { return Ok(Vec::new()) };
     let n = count.min(z.len());
@@ -28,9 +31,15 @@ fn pop_from(ctx: &mut Ctx<'_>, key: &[u8], max: bool, count: usize) -> Result<Ve
 /// another type met before it.
 fn first_nonempty<'a>(ctx: &mut Ctx<'_>, keys: &'a [Bytes]) -> Result<Option<&'a Bytes>, CmdError> {
     let now = ctx.now;
+    // A replay for a blocked client skips keys that now hold another type:
+    // like Redis, the client stays blocked instead of getting an error.
+    let replay = ctx.mode == Mode::ServeBlocked;
     for k in keys {
-        if ctx.db().get_zset(k, now)?.is_some() {
-            return Ok(Some(k));
+        match ctx.db().get_zset(k, now) {
+            Ok(Some(_)) => return Ok(Some(k)),
+            Ok(None) => {}
+            Err(_) if replay => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(None)
