@@ -8,7 +8,8 @@ use super::super::{is, parse_i64, Ctx};
 use super::num;
 use super::reply_members;
 use crate::error::{CmdError, CmdResult};
-use crate::store::zset::{Node, ZSet};
+use crate::store::value::ZSET_COMPACT_ENTRIES;
+use crate::store::zset::ZSet;
 use crate::store::{Entry, Value};
 
 const NOT_FLOAT: &str = "ERR min or max is not a float";
@@ -74,24 +75,49 @@ impl<'a> LexRange<'a> {
         Ok(LexRange { min: lex_bound(min).ok_or_else(err)?, max: lex_bound(max).ok_or_else(err)? })
     }
 
-    /// Rank interval, assuming (as Redis does) that the members in range
-    /// share one score so that member order is the set's order.
-    fn ranks(&self, z: &ZSet) -> (usize, usize) {
-        let below_min = |n: &Node| match self.min {
+    fn gte_min(&self, m: &[u8]) -> bool {
+        match self.min {
+            Lex::Min => true,
+            Lex::Max => false,
+            Lex::Incl(v) => m >= v,
+            Lex::Excl(v) => m > v,
+        }
+    }
+
+    fn lte_max(&self, m: &[u8]) -> bool {
+        match self.max {
             Lex::Min => false,
             Lex::Max => true,
-            Lex::Incl(v) => *n.member < *v,
-            Lex::Excl(v) => *n.member <= *v,
-        };
-        let within_max = |n: &Node| match self.max {
-            Lex::Min => false,
-            Lex::Max => true,
-            Lex::Incl(v) => *n.member <= *v,
-            Lex::Excl(v) => *n.member < *v,
-        };
-        let lo = z.count_while(below_min);
-        let hi = z.count_while(within_max);
-        (lo, hi.max(lo))
+            Lex::Incl(v) => m <= v,
+            Lex::Excl(v) => m < v,
+        }
+    }
+
+    /// Rank interval of the members in range. Redis assumes the members
+    /// share one score; when they do not, a small (listpack) set is
+    /// scanned as Redis scans it, from the end `rev` picks, so that even
+    /// then the replies agree.
+    fn ranks(&self, z: &ZSet, rev: bool) -> (usize, usize) {
+        if z.len() > ZSET_COMPACT_ENTRIES {
+            let lo = z.count_while(|n| !self.gte_min(&n.member));
+            let hi = z.count_while(|n| self.lte_max(&n.member));
+            return (lo, hi.max(lo));
+        }
+        let (Some((first, _)), Some((last, _))) = (z.iter().next(), z.iter().next_back()) else { return (0, 0) };
+        if !self.gte_min(last) || !self.lte_max(first) {
+            return (0, 0);
+        }
+        if rev {
+            let Some(hi) = z.iter().rev().position(|(m, _)| self.lte_max(m)).map(|p| z.len() - p) else {
+                return (0, 0);
+            };
+            let n = z.range(0, hi).rev().take_while(|(m, _)| self.gte_min(m)).count();
+            (hi - n, hi)
+        } else {
+            let Some(lo) = z.iter().position(|(m, _)| self.gte_min(m)) else { return (0, 0) };
+            let n = z.range(lo, z.len()).take_while(|(m, _)| self.lte_max(m)).count();
+            (lo, lo + n)
+        }
     }
 }
 
@@ -185,7 +211,7 @@ fn zrange_generic(ctx: &mut Ctx<'_>, args: &[Bytes], key_at: usize, mut kind: Ki
             }
         }
         R::Score(r) => r.ranks(z),
-        R::Lex(r) => r.ranks(z),
+        R::Lex(r) => r.ranks(z, rev),
     };
     // Redis applies LIMIT after the direction: skip `offset` from the
     // starting end; a negative offset gives nothing, a negative count all.
@@ -286,7 +312,7 @@ pub fn zlexcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let (db, out) = ctx.split();
     let n = db.get_zset(&args[1], now)?.map_or(0, |z| {
-        let (lo, hi) = r.ranks(z);
+        let (lo, hi) = r.ranks(z, false);
         hi - lo
     });
     out.int(n as i64);
@@ -319,5 +345,5 @@ pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = LexRange::parse(&args[2], &args[3])?;
-    zremrange(ctx, args, &|z| r.ranks(z))
+    zremrange(ctx, args, &|z| r.ranks(z, false))
 }
