@@ -79,7 +79,8 @@ pub(super) fn reply_members<'a>(
 /// Redis keeps small sets as a listpack, which stores an integral score as
 /// an integer and so loses the sign of -0; big sets keep it.
 fn stored_score(z: &ZSet, member: &[u8], score: f64) -> f64 {
-    if score == 0.0 && z.len() < ZSET_COMPACT_ENTRIES && member.len() <= COMPACT_VALUE_BYTES {
+    let len_after = z.len() + usize::from(!z.contains(member));
+    if score == 0.0 && len_after <= ZSET_COMPACT_ENTRIES && member.len() <= COMPACT_VALUE_BYTES {
         0.0
     } else {
         score

@@ -8,7 +8,7 @@ use super::super::{is, parse_i64, Ctx};
 use super::num;
 use super::reply_members;
 use crate::error::{CmdError, CmdResult};
-use crate::store::value::ZSET_COMPACT_ENTRIES;
+use crate::store::value::{COMPACT_VALUE_BYTES, ZSET_COMPACT_ENTRIES};
 use crate::store::zset::ZSet;
 use crate::store::{Entry, Value};
 
@@ -257,9 +257,11 @@ pub(super) fn store_result(ctx: &mut Ctx<'_>, dst: &[u8], members: Vec<(Box<[u8]
             ctx.dirty(1);
         }
     } else {
+        // A result small enough for a listpack loses the sign of -0 there.
+        let compact = n <= ZSET_COMPACT_ENTRIES && members.iter().all(|(m, _)| m.len() <= COMPACT_VALUE_BYTES);
         let mut z = ZSet::default();
         for (m, s) in members {
-            z.insert(&m, s);
+            z.insert(&m, if compact && s == 0.0 { 0.0 } else { s });
         }
         ctx.db().insert(dst, Entry::new(Value::ZSet(Box::new(z))));
         ctx.dirty(1);
