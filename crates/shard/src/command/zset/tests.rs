@@ -143,3 +143,60 @@ fn big_set_scan_walks_everything() {
     assert_eq!(seen, 300);
     assert_eq!(t.cmd("ZRANK z m299"), ":299\r\n");
 }
+
+#[test]
+fn plain_sets_are_inputs_with_score_one() {
+    use crate::store::{Entry, Value};
+    let mut t = TestServer::new();
+    {
+        let mut store = t.shared.store.lock();
+        let mut set = crate::store::value::IndexSet::default();
+        set.insert(b"b"[..].into());
+        set.insert(b"z"[..].into());
+        store.dbs[0].insert(b"plain", Entry::new(Value::Set(Box::new(set))));
+    }
+    t.cmd("ZADD u 1 a 2 b");
+    assert_eq!(
+        t.cmd("ZUNION 2 u plain WITHSCORES"),
+        "*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nz\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n3\r\n"
+    );
+    assert_eq!(t.cmd("ZINTER 2 plain u WEIGHTS 10 1 WITHSCORES"), "*2\r\n$1\r\nb\r\n$2\r\n12\r\n");
+    assert_eq!(t.cmd("ZDIFF 2 plain u"), "*1\r\n$1\r\nz\r\n");
+    assert_eq!(t.cmd("ZINTERCARD 2 plain u"), ":1\r\n");
+    assert_eq!(t.cmd("ZDIFFSTORE out 1 plain"), ":2\r\n");
+    assert_eq!(t.cmd("ZRANGE out 0 -1 WITHSCORES"), "*4\r\n$1\r\nb\r\n$1\r\n1\r\n$1\r\nz\r\n$1\r\n1\r\n");
+}
+
+#[test]
+fn blocking_pops_block_when_empty_and_pop_when_not() {
+    let mut t = TestServer::new();
+    // Nothing to pop: the command parks the client and writes no reply.
+    assert_eq!(t.cmd("BZPOPMIN nokey 0"), "");
+    assert_eq!(t.cmd("BZMPOP 0 1 nokey MIN"), "");
+    t.cmd("SET str x");
+    assert_eq!(t.cmd("BZPOPMAX str 0"), "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    t.cmd("ZADD z 1 a 2 b 3 c");
+    assert_eq!(t.cmd("BZPOPMAX nokey z 0"), "*3\r\n$1\r\nz\r\n$1\r\nc\r\n$1\r\n3\r\n");
+    assert_eq!(
+        t.cmd("BZMPOP 0 2 nokey z MIN COUNT 5"),
+        "*2\r\n$1\r\nz\r\n*2\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n"
+    );
+    assert_eq!(t.cmd("ZCARD z"), ":0\r\n");
+}
+
+#[test]
+fn lex_and_zero_edge_cases() {
+    let mut t = TestServer::new();
+    t.cmd("ZADD mix 1 d 2 b 3 e 4 a 5 c");
+    // Members out of order: Redis's scan of a small set starts at the first
+    // member >= min and stops at the first one past max.
+    assert_eq!(t.cmd("ZRANGEBYLEX mix [b [d"), "*2\r\n$1\r\nd\r\n$1\r\nb\r\n");
+    assert_eq!(t.cmd("ZRANGEBYLEX mix [c [e"), "*5\r\n$1\r\nd\r\n$1\r\nb\r\n$1\r\ne\r\n$1\r\na\r\n$1\r\nc\r\n");
+    assert_eq!(t.cmd("ZADD nz -0.0 a"), ":1\r\n");
+    assert_eq!(t.cmd("ZSCORE nz a"), "$1\r\n0\r\n");
+    assert_eq!(t.cmd("ZINCRBY nz -0.0 b"), "$2\r\n-0\r\n");
+    assert_eq!(t.cmd("ZCOUNT nz ( +inf"), ":2\r\n");
+    assert_eq!(t.cmd("ZADD nz 0x10 hex"), ":1\r\n");
+    assert_eq!(t.cmd("ZSCORE nz hex"), "$2\r\n16\r\n");
+    assert_eq!(t.cmd("ZADD nz 1e400 big"), "-ERR value is not a valid float\r\n");
+}
