@@ -195,7 +195,10 @@ fn lex_and_zero_edge_cases() {
     assert_eq!(t.cmd("ZADD nz -0.0 a"), ":1\r\n");
     assert_eq!(t.cmd("ZSCORE nz a"), "$1\r\n0\r\n");
     assert_eq!(t.cmd("ZINCRBY nz -0.0 b"), "$2\r\n-0\r\n");
-    assert_eq!(t.cmd("ZCOUNT nz ( +inf"), ":2\r\n");
+    assert_eq!(t.cmd("ZCOUNT nz ( +inf"), ":0\r\n");
+    assert_eq!(t.cmd("ZCOUNT nz ( ("), ":0\r\n");
+    assert_eq!(t.cmd("ZCOUNT nz -inf ("), ":0\r\n");
+    assert_eq!(t.cmd("ZCOUNT nz -inf 0"), ":2\r\n");
     assert_eq!(t.cmd("ZADD nz 0x10 hex"), ":1\r\n");
     assert_eq!(t.cmd("ZSCORE nz hex"), "$2\r\n16\r\n");
     assert_eq!(t.cmd("ZADD nz 1e400 big"), "-ERR value is not a valid float\r\n");
