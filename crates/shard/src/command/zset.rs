@@ -284,7 +284,7 @@ fn zrevrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// ZSCAN. A set Redis would keep as a listpack comes back whole; a bigger
-/// one is walked in (score, member) order with the rank as the cursor.
+/// one is walked in (score, member) order, the cursor naming a score.
 fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let cursor = parse_cursor(&args[2]).ok_or_else(|| CmdError::err("ERR invalid cursor"))?;
     let (mut count, mut pattern) = (10i64, None);
@@ -312,9 +312,32 @@ fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     let compact = z.len() <= ZSET_COMPACT_ENTRIES && z.iter().all(|(m, _)| m.len() <= COMPACT_VALUE_BYTES);
-    let start = if compact { 0 } else { usize::try_from(cursor).unwrap_or(usize::MAX) };
-    let end = if compact { z.len() } else { start.saturating_add(usize::try_from(count).unwrap_or(usize::MAX)) };
-    let next = if end >= z.len() { 0 } else { end };
+    let (start, end, next) = if compact {
+        (0, z.len(), 0)
+    } else {
+        // The cursor is the order key of the next score to return, and a
+        // batch never ends inside a run of equal scores: a member present
+        // for the whole scan is returned even if others come and go.
+        let start = if cursor == 0 { 0 } else { z.count_while(|n| score_key(n.score) < cursor) };
+        let want = start.saturating_add(usize::try_from(count).unwrap_or(usize::MAX));
+        match z.at(want) {
+            None => (start, z.len(), 0),
+            Some((_, s)) => {
+                let key = score_key(s);
+                let prev = want.checked_sub(1).and_then(|r| z.at(r)).map(|(_, p)| score_key(p));
+                if prev == Some(key) && want > start {
+                    // Take the rest of the run too.
+                    let end = z.count_while(|n| score_key(n.score) <= key);
+                    match z.at(end) {
+                        Some((_, s2)) => (start, end, score_key(s2)),
+                        None => (start, z.len(), 0),
+                    }
+                } else {
+                    (start, want, key)
+                }
+            }
+        }
+    };
     let found: Vec<_> = z.range(start, end).filter(|(m, _)| pattern.is_none_or(|p| glob_match(p, m, false))).collect();
     out.array(2);
     out.bulk(next.to_string().as_bytes());
@@ -324,6 +347,18 @@ fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         out.bulk(slotway_resp::reply::format_double(s).as_bytes());
     }
     Ok(())
+}
+
+/// Maps a score to a u64 with the same order (never 0, so 0 can still
+/// mean "start" and "done").
+fn score_key(s: f64) -> u64 {
+    // -0 and 0 are one score.
+    let bits = (s + 0.0).to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
 }
 
 /// A cursor as `strtoul` reads it: a sign is allowed and `-n` wraps.
