@@ -112,7 +112,7 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
         ctx.out.error(&e.to_string());
     }
     let db = ctx.client.db;
-    if ctx.store.dirty != dirty_before {
+    if ctx.store.dirty != dirty_before && ctx.store.tracks_keys() {
         for i in reg.spec.written_keys(args).unwrap_or_default() {
             ctx.store.touch(db, &args[i]);
         }

@@ -85,12 +85,19 @@ impl Session {
     async fn serve(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
         let mut inbuf = BytesMut::with_capacity(16 * 1024);
         let handle = self.client.handle.clone();
+        let shared = self.shared.clone();
+        // Created once, not per loop turn: each fresh `cancelled()` future
+        // registers with its token under the token's lock, and the
+        // shutdown token is shared by every connection.
+        let killed = handle.kill.cancelled();
+        let shutdown = shared.shutdown.cancelled();
+        tokio::pin!(killed, shutdown);
         loop {
             let idle = self.idle_timeout();
             tokio::select! {
                 biased;
-                _ = handle.kill.cancelled() => return Ok(()),
-                _ = self.shared.shutdown.cancelled() => return Ok(()),
+                _ = &mut killed => return Ok(()),
+                _ = &mut shutdown => return Ok(()),
                 Some(line) = next_monitor_line(&mut self.client.monitor_rx) => {
                     self.write_monitor_line(&line);
                     while let Some(Ok(line)) = self.client.monitor_rx.as_mut().map(|rx| rx.try_recv()) {
@@ -191,7 +198,9 @@ impl Session {
     /// blocks or closes the connection.
     fn run_batch(&mut self) -> Next {
         let shared = self.shared.clone();
-        let config = shared.config.load_full();
+        // A guard, not a clone of the Arc: no shared refcount to bounce
+        // between cores on every batch.
+        let config = shared.config.load();
         let mut store = shared.store.lock();
         // Messages published before this batch go out before its replies;
         // none can be published during it, since PUBLISH needs this lock.

@@ -87,6 +87,12 @@ impl Store {
 
     /// A key was modified: WATCHers lose their transaction and blocked
     /// clients get a chance to be served.
+    /// Whether touching a key can matter: someone WATCHes or is blocked.
+    /// Lets the hot path skip finding the keys a write touched.
+    pub fn tracks_keys(&self) -> bool {
+        !self.watched.is_empty() || !self.blocked.is_empty()
+    }
+
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         if !self.watched.is_empty() {
             if let Some(watchers) = self.watched.get_mut(&(db, Blob::from(key))) {
