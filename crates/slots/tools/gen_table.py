@@ -7,7 +7,7 @@ COMMAND DOCS replies so that our table cannot drift from what Redis says.
 Prose (summaries, notes, complexity) is deliberately not carried over.
 
     redis-server --port 16379 &
-    python3 crates/slots/tools/gen_table.py 16379 > crates/slots/src/table.rs
+    python3 crates/slots/tools/gen_table.py 16379 > crates/slots/src/table.rs && cargo fmt
 """
 import socket
 import sys
