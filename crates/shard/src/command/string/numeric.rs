@@ -4,9 +4,9 @@
 
 use bytes::Bytes;
 
-use super::float::LongDouble;
 use crate::command::{parse_i64, Ctx};
 use crate::error::{CmdError, CmdResult};
+use crate::long_double::LongDouble;
 use crate::store::{Entry, Value};
 
 pub(super) fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
