@@ -367,3 +367,20 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
     crate::glob::matches(pattern, s, nocase)
 }
+
+// === replies shared by the container commands ===
+
+/// `NAME HELP`: Redis's layout around a container command's own `lines`
+/// (each subcommand's syntax and an indented description).
+pub fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    let mut first = Vec::with_capacity(name.len() + 56);
+    first.extend_from_slice(name.as_bytes());
+    first.extend_from_slice(b" <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+    ctx.out.simple(&first);
+    for l in lines {
+        ctx.out.simple(l.as_bytes());
+    }
+    ctx.out.simple(b"HELP");
+    ctx.out.simple(b"    Prints this help.");
+}

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{is, Cmd, Ctx, Mode};
+use super::{help, is, Cmd, Ctx, Mode};
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::{OutputLimit, Publisher};
 
@@ -181,7 +181,6 @@ fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 const HELP: &[&str] = &[
-    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "CHANNELS [<pattern>]",
     "    Return the currently active channels matching a <pattern> (default: '*').",
     "NUMPAT",
@@ -193,17 +192,12 @@ const HELP: &[&str] = &[
     "    Return the currently active shard level channels matching a <pattern> (default: '*').",
     "SHARDNUMSUB [<shardchannel> ...]",
     "    Return the number of subscribers for the specified shard level channel(s)",
-    "HELP",
-    "    Prints this help.",
 ];
 
 fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if is(sub, "help") {
-        ctx.out.array(HELP.len());
-        for line in HELP {
-            ctx.out.simple(line.as_bytes());
-        }
+        help(ctx, "PUBSUB", HELP);
     } else if is(sub, "channels") || is(sub, "shardchannels") {
         if args.len() > 3 {
             let name = String::from_utf8_lossy(sub).into_owned();

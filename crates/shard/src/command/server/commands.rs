@@ -10,12 +10,10 @@ use bytes::Bytes;
 use slotway_resp::ReplyBuf;
 use slotway_slots::commands::{self as table, BeginSearch, CommandSpec, FindKeys, KeySpec};
 
-use super::super::client::help_reply;
-use super::super::{glob_match, is, Ctx};
+use super::super::{glob_match, help, is, Ctx};
 use crate::error::{CmdError, CmdResult};
 
 const HELP: &[&str] = &[
-    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "(no subcommand)",
     "    Return details about all Redis commands.",
     "COUNT",
@@ -34,8 +32,6 @@ const HELP: &[&str] = &[
     "    Return the keys from a full Redis command.",
     "GETKEYSANDFLAGS <full-command>",
     "    Return the keys and the access flags from a full Redis command.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -84,7 +80,7 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         b"getkeys" | b"getkeysandflags" => getkeys(ctx, &args[2..], sub.len() > 7)?,
         b"list" => list(ctx, args)?,
-        b"help" => help_reply(ctx, HELP),
+        b"help" => help(ctx, "COMMAND", HELP),
         _ => return Err(super::super::client::subcommand_syntax(args)),
     }
     Ok(())

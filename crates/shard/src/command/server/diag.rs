@@ -9,13 +9,12 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::super::client::{help_reply, subcommand_syntax};
-use super::super::{is, Ctx};
+use super::super::client::subcommand_syntax;
+use super::super::{help, is, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::store::{Entry, Value};
 
 const SLOWLOG_HELP: &[&str] = &[
-    "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GET [<count>]",
     "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
     "    Entries are made of:",
@@ -25,8 +24,6 @@ const SLOWLOG_HELP: &[&str] = &[
     "    Return the length of the slowlog.",
     "RESET",
     "    Reset the slowlog.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -67,14 +64,13 @@ pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.shared.slowlog.lock().entries.clear();
             ctx.out.ok();
         }
-        b"help" => help_reply(ctx, SLOWLOG_HELP),
+        b"help" => help(ctx, "SLOWLOG", SLOWLOG_HELP),
         _ => return Err(subcommand_syntax(args)),
     }
     Ok(())
 }
 
 const LATENCY_HELP: &[&str] = &[
-    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "DOCTOR",
     "    Return a human readable latency analysis report.",
     "GRAPH <event>",
@@ -89,8 +85,6 @@ const LATENCY_HELP: &[&str] = &[
     "HISTOGRAM [COMMAND ...]",
     "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
     "    If no commands are specified then all histograms are replied.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 const LATENCY_DISABLED: &str = "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n";
@@ -127,14 +121,13 @@ pub fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 ctx.out.map(0);
             }
         }
-        b"help" => help_reply(ctx, LATENCY_HELP),
+        b"help" => help(ctx, "LATENCY", LATENCY_HELP),
         _ => return Err(subcommand_syntax(args)),
     }
     Ok(())
 }
 
 const MEMORY_HELP: &[&str] = &[
-    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "DOCTOR",
     "    Return memory problems reports.",
     "MALLOC-STATS",
@@ -146,8 +139,6 @@ const MEMORY_HELP: &[&str] = &[
     "USAGE <key> [SAMPLES <count>]",
     "    Return memory in bytes used by <key> and its value. Nested values are",
     "    sampled up to <count> times (default: 5, 0 means sample all).",
-    "HELP",
-    "    Prints this help.",
 ];
 
 const MEMORY_DOCTOR_EMPTY: &str = "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n";
@@ -191,7 +182,7 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.out.verbatim(text.as_bytes());
         }
         b"purge" => ctx.out.ok(),
-        b"help" => help_reply(ctx, MEMORY_HELP),
+        b"help" => help(ctx, "MEMORY", MEMORY_HELP),
         _ => return Err(subcommand_syntax(args)),
     }
     Ok(())
