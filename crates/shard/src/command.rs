@@ -336,7 +336,7 @@ fn decimal_exponent(body: &str) -> Option<i64> {
 
 /// The part of a C hex float after `0x`: hex digits, an optional fraction
 /// and an optional binary exponent `p[+-]N`.
-fn parse_hex_float(s: &str) -> Option<f64> {
+pub(crate) fn parse_hex_float(s: &str) -> Option<f64> {
     let (mantissa, exp) = match s.find(['p', 'P']) {
         Some(i) => (&s[..i], s[i + 1..].parse::<i32>().ok()?),
         None => (s, 0),
