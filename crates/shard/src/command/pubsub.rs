@@ -63,6 +63,18 @@ fn sync_counters(ctx: &Ctx<'_>) {
     h.ssubscriptions.store(ctx.client.shard_channels.len(), Ordering::Relaxed);
 }
 
+/// One (un)subscribe confirmation: `[reply, name or null, count after]`.
+fn confirm(ctx: &mut Ctx<'_>, kind: Kind, reply: &[u8], name: Option<&[u8]>) {
+    let n = kind.count(ctx);
+    ctx.out.push(3);
+    ctx.out.bulk(reply);
+    match name {
+        Some(name) => ctx.out.bulk(name),
+        None => ctx.out.null(),
+    }
+    ctx.out.int(n as i64);
+}
+
 fn do_subscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -> CmdResult {
     // A client created without a session (never the case for a real
     // connection) has nowhere to receive messages.
@@ -76,11 +88,7 @@ fn do_subscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -> 
                 Kind::Pattern => ps.psubscribe(ch.clone(), sub.clone()),
             };
         }
-        let n = kind.count(ctx);
-        ctx.out.push(3);
-        ctx.out.bulk(reply);
-        ctx.out.bulk(ch);
-        ctx.out.int(n as i64);
+        confirm(ctx, kind, reply, Some(ch));
     }
     sync_counters(ctx);
     Ok(())
@@ -89,11 +97,7 @@ fn do_subscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -> 
 fn do_unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -> CmdResult {
     let names: Vec<Bytes> = if args.len() > 1 { args[1..].to_vec() } else { kind.set(ctx).iter().cloned().collect() };
     if names.is_empty() {
-        let n = kind.count(ctx);
-        ctx.out.push(3);
-        ctx.out.bulk(reply);
-        ctx.out.null();
-        ctx.out.int(n as i64);
+        confirm(ctx, kind, reply, None);
         return Ok(());
     }
     let id = ctx.client.id();
@@ -106,11 +110,7 @@ fn do_unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -
                 Kind::Pattern => ps.punsubscribe(ch, id),
             };
         }
-        let n = kind.count(ctx);
-        ctx.out.push(3);
-        ctx.out.bulk(reply);
-        ctx.out.bulk(ch);
-        ctx.out.int(n as i64);
+        confirm(ctx, kind, reply, Some(ch));
     }
     sync_counters(ctx);
     Ok(())
