@@ -11,6 +11,7 @@ use slotway_resp::ReplyBuf;
 use slotway_slots::commands::{self as table, BeginSearch, CommandSpec, FindKeys, KeySpec};
 
 use super::super::{glob_match, help, is, Ctx};
+use super::int_fields;
 use crate::error::{CmdError, CmdResult};
 
 const HELP: &[&str] = &[
@@ -147,13 +148,7 @@ fn write_key_spec(out: &mut ReplyBuf, ks: &KeySpec) {
     out.map(2);
     out.bulk(b"type");
     match ks.begin {
-        BeginSearch::Index(i) => {
-            out.bulk(b"index");
-            out.bulk(b"spec");
-            out.map(1);
-            out.bulk(b"index");
-            out.int(i as i64);
-        }
+        BeginSearch::Index(i) => write_spec(out, b"index", &[("index", i as i64)]),
         BeginSearch::Keyword { keyword, start_from } => {
             out.bulk(b"keyword");
             out.bulk(b"spec");
@@ -163,44 +158,32 @@ fn write_key_spec(out: &mut ReplyBuf, ks: &KeySpec) {
             out.bulk(b"startfrom");
             out.int(start_from as i64);
         }
-        BeginSearch::Unknown => {
-            out.bulk(b"unknown");
-            out.bulk(b"spec");
-            out.map(0);
-        }
+        BeginSearch::Unknown => write_spec(out, b"unknown", &[]),
     }
     out.bulk(b"find_keys");
     out.map(2);
     out.bulk(b"type");
     match ks.find {
-        FindKeys::Range { last_key, key_step, limit } => {
-            out.bulk(b"range");
-            out.bulk(b"spec");
-            out.map(3);
-            out.bulk(b"lastkey");
-            out.int(last_key as i64);
-            out.bulk(b"keystep");
-            out.int(key_step as i64);
-            out.bulk(b"limit");
-            out.int(limit as i64);
-        }
-        FindKeys::KeyNum { key_num_idx, first_key, key_step } => {
-            out.bulk(b"keynum");
-            out.bulk(b"spec");
-            out.map(3);
-            out.bulk(b"keynumidx");
-            out.int(key_num_idx as i64);
-            out.bulk(b"firstkey");
-            out.int(first_key as i64);
-            out.bulk(b"keystep");
-            out.int(key_step as i64);
-        }
-        FindKeys::Unknown => {
-            out.bulk(b"unknown");
-            out.bulk(b"spec");
-            out.map(0);
-        }
+        FindKeys::Range { last_key, key_step, limit } => write_spec(
+            out,
+            b"range",
+            &[("lastkey", last_key as i64), ("keystep", key_step as i64), ("limit", limit as i64)],
+        ),
+        FindKeys::KeyNum { key_num_idx, first_key, key_step } => write_spec(
+            out,
+            b"keynum",
+            &[("keynumidx", key_num_idx as i64), ("firstkey", first_key as i64), ("keystep", key_step as i64)],
+        ),
+        FindKeys::Unknown => write_spec(out, b"unknown", &[]),
     }
+}
+
+/// A key spec step's type name and its `spec` map of integer fields.
+fn write_spec(out: &mut ReplyBuf, kind: &[u8], fields: &[(&str, i64)]) {
+    out.bulk(kind);
+    out.bulk(b"spec");
+    out.map(fields.len());
+    int_fields(out, fields);
 }
 
 fn write_docs(out: &mut ReplyBuf, c: &CommandSpec) {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::super::client::subcommand_syntax;
 use super::super::{help, is, Ctx};
+use super::int_fields;
 use crate::error::{CmdError, CmdResult};
 use crate::store::{Entry, Value};
 
@@ -251,47 +252,54 @@ fn stats(ctx: &mut Ctx<'_>) {
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let out = &mut *ctx.out;
     out.map(27 + nonempty.len());
-    for (name, v) in [
-        ("peak.allocated", used),
-        ("total.allocated", used),
-        ("startup.allocated", 0),
-        ("replication.backlog", 0),
-        ("clients.slaves", 0),
-        ("clients.normal", clients_mem),
-        ("cluster.links", 0),
-        ("aof.buffer", 0),
-        ("lua.caches", 0),
-        ("functions.caches", 0),
-    ] {
-        out.bulk(name.as_bytes());
-        out.int(v as i64);
-    }
+    int_fields(
+        out,
+        &[
+            ("peak.allocated", used as i64),
+            ("total.allocated", used as i64),
+            ("startup.allocated", 0),
+            ("replication.backlog", 0),
+            ("clients.slaves", 0),
+            ("clients.normal", clients_mem as i64),
+            ("cluster.links", 0),
+            ("aof.buffer", 0),
+            ("lua.caches", 0),
+            ("functions.caches", 0),
+        ],
+    );
     for (i, n) in &nonempty {
         out.bulk(format!("db.{i}").as_bytes());
         out.map(3);
-        out.bulk(b"overhead.hashtable.main");
-        out.int(*n as i64 * 24);
-        out.bulk(b"overhead.hashtable.expires");
-        out.int(0);
-        out.bulk(b"overhead.hashtable.slot-to-keys");
-        out.int(0);
+        int_fields(
+            out,
+            &[
+                ("overhead.hashtable.main", *n as i64 * 24),
+                ("overhead.hashtable.expires", 0),
+                ("overhead.hashtable.slot-to-keys", 0),
+            ],
+        );
     }
-    out.bulk(b"overhead.total");
-    out.int(overhead as i64);
-    out.bulk(b"keys.count");
-    out.int(keys as i64);
-    out.bulk(b"keys.bytes-per-key");
-    out.int(if keys == 0 { 0 } else { (used / keys as u64) as i64 });
-    out.bulk(b"dataset.bytes");
-    out.int(dataset as i64);
+    int_fields(
+        out,
+        &[
+            ("overhead.total", overhead as i64),
+            ("keys.count", keys as i64),
+            ("keys.bytes-per-key", if keys == 0 { 0 } else { (used / keys as u64) as i64 }),
+            ("dataset.bytes", dataset as i64),
+        ],
+    );
     out.bulk(b"dataset.percentage");
     out.double(pct(dataset, used));
     out.bulk(b"peak.percentage");
     out.double(100.0);
-    for (name, v) in [("allocator.allocated", used), ("allocator.active", used), ("allocator.resident", resident)] {
-        out.bulk(name.as_bytes());
-        out.int(v as i64);
-    }
+    int_fields(
+        out,
+        &[
+            ("allocator.allocated", used as i64),
+            ("allocator.active", used as i64),
+            ("allocator.resident", resident as i64),
+        ],
+    );
     out.bulk(b"allocator-fragmentation.ratio");
     out.double(1.0);
     out.bulk(b"allocator-fragmentation.bytes");
