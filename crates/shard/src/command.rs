@@ -384,3 +384,13 @@ pub fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
     ctx.out.simple(b"HELP");
     ctx.out.simple(b"    Prints this help.");
 }
+
+/// `ERR unknown subcommand or wrong number of arguments for 'x'. Try
+/// NAME HELP.`, for a known subcommand given the wrong options.
+pub fn subcommand_syntax(args: &[Bytes]) -> CmdError {
+    CmdError::err(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&args[1]),
+        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+    ))
+}

@@ -14,7 +14,7 @@ pub use list::own_info;
 pub use pause::{may_write, Pause};
 
 use super::connection::{set_client_name, valid_client_name, BAD_CLIENT_NAME};
-use super::{help, is, Ctx};
+use super::{help, is, subcommand_syntax, Ctx};
 use crate::client::{ReplyMode, FLAG_NO_EVICT};
 use crate::error::{CmdError, CmdResult};
 
@@ -65,16 +65,6 @@ const HELP: &[&str] = &[
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
 ];
-
-/// `ERR unknown subcommand or wrong number of arguments for 'x'. Try
-/// NAME HELP.`, for a known subcommand given the wrong options.
-pub fn subcommand_syntax(args: &[Bytes]) -> CmdError {
-    CmdError::err(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(&args[1]),
-        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
-    ))
-}
 
 pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();

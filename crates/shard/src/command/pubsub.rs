@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{help, is, Cmd, Ctx, Mode};
+use super::{help, is, subcommand_syntax, Cmd, Ctx, Mode};
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::{OutputLimit, Publisher};
 
@@ -200,10 +200,7 @@ fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         help(ctx, "PUBSUB", HELP);
     } else if is(sub, "channels") || is(sub, "shardchannels") {
         if args.len() > 3 {
-            let name = String::from_utf8_lossy(sub).into_owned();
-            return Err(CmdError::err(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{name}'. Try PUBSUB HELP."
-            )));
+            return Err(subcommand_syntax(args));
         }
         let names = ctx.shared.pubsub.lock().channel_names(args.get(2).map(|p| &p[..]), is(sub, "shardchannels"));
         ctx.out.array(names.len());

@@ -7,8 +7,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::super::client::subcommand_syntax;
-use super::super::{help, is, Ctx};
+use super::super::{help, is, subcommand_syntax, Ctx};
 use crate::error::{CmdError, CmdResult};
 
 const HELP: &[&str] = &[

@@ -82,7 +82,7 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         b"getkeys" | b"getkeysandflags" => getkeys(ctx, &args[2..], sub.len() > 7)?,
         b"list" => list(ctx, args)?,
         b"help" => help(ctx, "COMMAND", HELP),
-        _ => return Err(super::super::client::subcommand_syntax(args)),
+        _ => return Err(super::super::subcommand_syntax(args)),
     }
     Ok(())
 }

@@ -9,8 +9,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::super::client::subcommand_syntax;
-use super::super::{help, is, Ctx};
+use super::super::{help, is, subcommand_syntax, Ctx};
 use super::int_fields;
 use crate::error::{CmdError, CmdResult};
 use crate::store::{Entry, Value};
