@@ -5,10 +5,9 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use slotway_testkit::{require_tool, RawClient, Server};
+use slotway_testkit::{require_tool, run_redis_py, RawClient, Server};
 
 /// Reads `n` replies and returns their bytes, concatenated.
 fn read_n(c: &mut RawClient, n: usize) -> Vec<u8> {
@@ -331,11 +330,5 @@ fn redis_py_pubsub_and_transactions() {
     require_tool!("python3");
     let shard = Server::shard(&[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/pubsub_client.py");
-    let out = Command::new("python3").arg(script).arg(shard.port.to_string()).output().expect("python3");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("No module named 'redis'") && std::env::var_os("CI").is_none() {
-        eprintln!("skipping: the python redis package is not installed");
-        return;
-    }
-    assert!(out.status.success(), "redis-py script failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), stderr);
+    run_redis_py(&[script], shard.port, "redis-py script");
 }

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use slotway_testkit::{require_tool, RawClient, Server};
+use slotway_testkit::{require_tool, run_redis_py, RawClient, Server};
 
 fn redis_cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli").arg("-p").arg(port.to_string()).args(args).output().expect("run redis-cli");
@@ -40,13 +40,7 @@ fn redis_py_client() {
     require_tool!("python3");
     let shard = Server::shard(&[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/shard_client.py");
-    let out = Command::new("python3").arg(script).arg(shard.port.to_string()).output().expect("python3");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("No module named 'redis'") && std::env::var_os("CI").is_none() {
-        eprintln!("skipping: the python redis package is not installed");
-        return;
-    }
-    assert!(out.status.success(), "redis-py script failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), stderr);
+    run_redis_py(&[script], shard.port, "redis-py script");
 }
 
 #[test]
@@ -186,13 +180,7 @@ assert r.client_setname("py") and r.client_getname() == "py"
 assert r.connection_pool.get_connection("x").protocol in (3, "3")
 print("ok")
 "#;
-    let out = Command::new("python3").arg("-c").arg(script).arg(shard.port.to_string()).output().expect("python3");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("No module named 'redis'") && std::env::var_os("CI").is_none() {
-        eprintln!("skipping: the python redis package is not installed");
-        return;
-    }
-    assert!(out.status.success(), "redis-py RESP3 failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), stderr);
+    run_redis_py(&["-c", script], shard.port, "redis-py RESP3");
 }
 
 #[test]

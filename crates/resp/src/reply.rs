@@ -184,7 +184,9 @@ fn itoa_buf() -> [u8; 20] {
     [0; 20]
 }
 
-fn fmt_i64(buf: &mut [u8; 20], n: i64) -> &[u8] {
+/// Decimal digits of `n`, written at the end of `buf` without allocating;
+/// shared with the commands that store integers as text (INCR & co.).
+pub fn fmt_i64(buf: &mut [u8; 20], n: i64) -> &[u8] {
     let mut u = n.unsigned_abs();
     let mut i = buf.len();
     loop {

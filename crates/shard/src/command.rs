@@ -336,7 +336,7 @@ fn decimal_exponent(body: &str) -> Option<i64> {
 
 /// The part of a C hex float after `0x`: hex digits, an optional fraction
 /// and an optional binary exponent `p[+-]N`.
-fn parse_hex_float(s: &str) -> Option<f64> {
+pub(crate) fn parse_hex_float(s: &str) -> Option<f64> {
     let (mantissa, exp) = match s.find(['p', 'P']) {
         Some(i) => (&s[..i], s[i + 1..].parse::<i32>().ok()?),
         None => (s, 0),
@@ -366,4 +366,31 @@ pub fn is(arg: &[u8], word: &str) -> bool {
 /// `stringmatchlen`. Used by KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET.
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
     crate::glob::matches(pattern, s, nocase)
+}
+
+// === replies shared by the container commands ===
+
+/// `NAME HELP`: Redis's layout around a container command's own `lines`
+/// (each subcommand's syntax and an indented description).
+pub fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    let mut first = Vec::with_capacity(name.len() + 56);
+    first.extend_from_slice(name.as_bytes());
+    first.extend_from_slice(b" <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+    ctx.out.simple(&first);
+    for l in lines {
+        ctx.out.simple(l.as_bytes());
+    }
+    ctx.out.simple(b"HELP");
+    ctx.out.simple(b"    Prints this help.");
+}
+
+/// `ERR unknown subcommand or wrong number of arguments for 'x'. Try
+/// NAME HELP.`, for a known subcommand given the wrong options.
+pub fn subcommand_syntax(args: &[Bytes]) -> CmdError {
+    CmdError::err(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&args[1]),
+        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+    ))
 }

@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod error;
 pub mod expire;
 pub mod glob;
+pub(crate) mod long_double;
 pub mod memory;
 pub mod pubsub;
 pub mod server;

@@ -144,6 +144,19 @@ impl Drop for Server {
     }
 }
 
+/// Runs `python3 <args...> <port>`, a redis-py script against a server.
+/// Without the redis package installed it only skips, outside CI; any other
+/// failure panics with the script's output, prefixed by `what`.
+pub fn run_redis_py(args: &[&str], port: u16, what: &str) {
+    let out = Command::new("python3").args(args).arg(port.to_string()).output().expect("python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("No module named 'redis'") && std::env::var_os("CI").is_none() {
+        eprintln!("skipping: the python redis package is not installed");
+        return;
+    }
+    assert!(out.status.success(), "{what} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), stderr);
+}
+
 /// A fresh directory under the system temp dir.
 pub fn scratch_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("slotway-test-{}-{}", std::process::id(), tag));

@@ -14,12 +14,11 @@ pub use list::own_info;
 pub use pause::{may_write, Pause};
 
 use super::connection::{set_client_name, valid_client_name, BAD_CLIENT_NAME};
-use super::{is, Ctx};
+use super::{help, is, subcommand_syntax, Ctx};
 use crate::client::{ReplyMode, FLAG_NO_EVICT};
 use crate::error::{CmdError, CmdResult};
 
 const HELP: &[&str] = &[
-    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "CACHING (YES|NO)",
     "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
     "GETREDIR",
@@ -65,27 +64,7 @@ const HELP: &[&str] = &[
     "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
-    "HELP",
-    "    Prints this help.",
 ];
-
-/// Writes a HELP reply: one simple string per line.
-pub fn help_reply(ctx: &mut Ctx<'_>, lines: &[&str]) {
-    ctx.out.array(lines.len());
-    for l in lines {
-        ctx.out.simple(l.as_bytes());
-    }
-}
-
-/// `ERR unknown subcommand or wrong number of arguments for 'x'. Try
-/// NAME HELP.`, for a known subcommand given the wrong options.
-pub fn subcommand_syntax(args: &[Bytes]) -> CmdError {
-    CmdError::err(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(&args[1]),
-        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
-    ))
-}
 
 pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
@@ -152,7 +131,7 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ))
         }
         b"tracking" => tracking(ctx, args)?,
-        b"help" => help_reply(ctx, HELP),
+        b"help" => help(ctx, "CLIENT", HELP),
         _ => return Err(subcommand_syntax(args)),
     }
     Ok(())

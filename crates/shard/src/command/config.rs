@@ -10,14 +10,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{glob_match, is, Cmd, Ctx};
+use super::{glob_match, help, is, Cmd, Ctx};
 use crate::config::{self, rewrite, value, DIRECTIVES};
 use crate::error::{CmdError, CmdResult};
 
 pub const COMMANDS: &[Cmd] = &[Cmd { name: "config", run: config_cmd }];
 
 const HELP: &[&str] = &[
-    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GET <pattern>",
     "    Return parameters matching the glob-like <pattern> and their values.",
     "SET <directive> <value>",
@@ -26,8 +25,6 @@ const HELP: &[&str] = &[
     "    Reset statistics reported by the INFO command.",
     "REWRITE",
     "    Rewrite the configuration file.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 fn config_cmd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -43,10 +40,7 @@ fn config_cmd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.ok();
         Ok(())
     } else {
-        ctx.out.array(HELP.len());
-        for line in HELP {
-            ctx.out.simple(line.as_bytes());
-        }
+        help(ctx, "CONFIG", HELP);
         Ok(())
     }
 }

@@ -6,7 +6,6 @@
 //! small hashes delete with `shift_remove`; bigger ones are hashtables in
 //! Redis, whose order is arbitrary, so the O(1) `swap_remove` is fine there.
 
-mod float;
 mod random;
 pub(crate) mod scan;
 
@@ -14,6 +13,7 @@ use bytes::Bytes;
 
 use super::{parse_i64, Cmd, Ctx};
 use crate::error::{CmdError, CmdResult};
+use crate::long_double::LongDouble;
 use crate::store::value::{IndexMap, COMPACT_VALUE_BYTES, HASH_COMPACT_ENTRIES};
 use crate::store::Blob;
 
@@ -217,7 +217,7 @@ fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let incr = float::LongDouble::parse(&args[3]).ok_or(CmdError::NotFloat)?;
+    let incr = LongDouble::parse(&args[3]).ok_or(CmdError::NotFloat)?;
     if !incr.is_finite() {
         return Err(CmdError::err("ERR value is NaN or Infinity"));
     }
@@ -225,21 +225,20 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let h = db.hash_or_new(&args[1], now)?;
     let old = match h.get(&args[2][..]) {
-        Some(v) => match float::LongDouble::parse(v) {
+        Some(v) => match LongDouble::parse(v) {
             Some(n) => n,
             None => return Err(CmdError::err("ERR hash value is not a float")),
         },
-        None => float::LongDouble::ZERO,
+        None => LongDouble::ZERO,
     };
-    let new = old.add(incr);
-    if !new.is_finite() {
+    let Some(new) = old.add(&incr) else {
         db.drop_if_empty(&args[1]);
         return Err(CmdError::err("ERR increment would produce NaN or Infinity"));
-    }
-    let text = new.format_human();
-    set_field(h, &args[2], &text);
+    };
+    let text = new.to_human();
+    set_field(h, &args[2], text.as_bytes());
     ctx.dirty(1);
-    ctx.out.bulk(&text);
+    ctx.out.bulk(text.as_bytes());
     Ok(())
 }
 

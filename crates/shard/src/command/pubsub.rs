@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{is, Cmd, Ctx, Mode};
+use super::{help, is, subcommand_syntax, Cmd, Ctx, Mode};
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::{OutputLimit, Publisher};
 
@@ -63,6 +63,18 @@ fn sync_counters(ctx: &Ctx<'_>) {
     h.ssubscriptions.store(ctx.client.shard_channels.len(), Ordering::Relaxed);
 }
 
+/// One (un)subscribe confirmation: `[reply, name or null, count after]`.
+fn confirm(ctx: &mut Ctx<'_>, kind: Kind, reply: &[u8], name: Option<&[u8]>) {
+    let n = kind.count(ctx);
+    ctx.out.push(3);
+    ctx.out.bulk(reply);
+    match name {
+        Some(name) => ctx.out.bulk(name),
+        None => ctx.out.null(),
+    }
+    ctx.out.int(n as i64);
+}
+
 fn do_subscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -> CmdResult {
     // A client created without a session (never the case for a real
     // connection) has nowhere to receive messages.
@@ -76,11 +88,7 @@ fn do_subscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -> 
                 Kind::Pattern => ps.psubscribe(ch.clone(), sub.clone()),
             };
         }
-        let n = kind.count(ctx);
-        ctx.out.push(3);
-        ctx.out.bulk(reply);
-        ctx.out.bulk(ch);
-        ctx.out.int(n as i64);
+        confirm(ctx, kind, reply, Some(ch));
     }
     sync_counters(ctx);
     Ok(())
@@ -89,11 +97,7 @@ fn do_subscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -> 
 fn do_unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -> CmdResult {
     let names: Vec<Bytes> = if args.len() > 1 { args[1..].to_vec() } else { kind.set(ctx).iter().cloned().collect() };
     if names.is_empty() {
-        let n = kind.count(ctx);
-        ctx.out.push(3);
-        ctx.out.bulk(reply);
-        ctx.out.null();
-        ctx.out.int(n as i64);
+        confirm(ctx, kind, reply, None);
         return Ok(());
     }
     let id = ctx.client.id();
@@ -106,11 +110,7 @@ fn do_unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind, reply: &[u8]) -
                 Kind::Pattern => ps.punsubscribe(ch, id),
             };
         }
-        let n = kind.count(ctx);
-        ctx.out.push(3);
-        ctx.out.bulk(reply);
-        ctx.out.bulk(ch);
-        ctx.out.int(n as i64);
+        confirm(ctx, kind, reply, Some(ch));
     }
     sync_counters(ctx);
     Ok(())
@@ -181,7 +181,6 @@ fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 const HELP: &[&str] = &[
-    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "CHANNELS [<pattern>]",
     "    Return the currently active channels matching a <pattern> (default: '*').",
     "NUMPAT",
@@ -193,23 +192,15 @@ const HELP: &[&str] = &[
     "    Return the currently active shard level channels matching a <pattern> (default: '*').",
     "SHARDNUMSUB [<shardchannel> ...]",
     "    Return the number of subscribers for the specified shard level channel(s)",
-    "HELP",
-    "    Prints this help.",
 ];
 
 fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if is(sub, "help") {
-        ctx.out.array(HELP.len());
-        for line in HELP {
-            ctx.out.simple(line.as_bytes());
-        }
+        help(ctx, "PUBSUB", HELP);
     } else if is(sub, "channels") || is(sub, "shardchannels") {
         if args.len() > 3 {
-            let name = String::from_utf8_lossy(sub).into_owned();
-            return Err(CmdError::err(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{name}'. Try PUBSUB HELP."
-            )));
+            return Err(subcommand_syntax(args));
         }
         let names = ctx.shared.pubsub.lock().channel_names(args.get(2).map(|p| &p[..]), is(sub, "shardchannels"));
         ctx.out.array(names.len());

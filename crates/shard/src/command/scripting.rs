@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::{is, Cmd, Ctx};
+use super::{help, is, Cmd, Ctx};
 use crate::error::{CmdError, CmdResult};
 
 pub const COMMANDS: &[Cmd] = &[
@@ -131,17 +131,6 @@ const FUNCTION_HELP: &[&str] = &[
     "STATS",
     "    Return information about the current function running.",
 ];
-
-/// The HELP reply layout every container command shares.
-fn help(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
-    ctx.out.array(lines.len() + 3);
-    ctx.out.simple(format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").as_bytes());
-    for l in lines {
-        ctx.out.simple(l.as_bytes());
-    }
-    ctx.out.simple(b"HELP");
-    ctx.out.simple(b"    Print this help.");
-}
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use slotway_resp::ReplyBuf;
 use tokio::sync::mpsc;
 
 use super::{is, Action, Cmd, Ctx};
@@ -25,6 +26,14 @@ use crate::error::{CmdError, CmdResult};
 
 /// The Redis version this server answers as.
 pub const REDIS_VERSION: &str = "7.0.15";
+
+/// `name, integer` pairs inside a map whose header is already written.
+fn int_fields(out: &mut ReplyBuf, fields: &[(&str, i64)]) {
+    for &(name, v) in fields {
+        out.bulk(name.as_bytes());
+        out.int(v);
+    }
+}
 
 pub const COMMANDS: &[Cmd] = &[
     Cmd { name: "command", run: commands::command },

@@ -104,7 +104,7 @@ pub(super) fn pause(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         4 if is(&args[3], "all") => true,
         4 if is(&args[3], "write") => false,
         4 => return Err(CmdError::err("ERR CLIENT PAUSE mode must be WRITE or ALL")),
-        _ => return Err(super::subcommand_syntax(args)),
+        _ => return Err(crate::command::subcommand_syntax(args)),
     };
     let until = Instant::now() + Duration::from_millis(ms as u64);
     ctx.shared.pause.start(until, all);

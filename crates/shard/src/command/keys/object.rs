@@ -2,12 +2,11 @@
 
 use bytes::Bytes;
 
-use crate::command::{is, Ctx};
+use crate::command::{help, is, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::store::Value;
 
 const HELP: &[&str] = &[
-    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "ENCODING <key>",
     "    Return the kind of internal representation used in order to store the value",
     "    associated with a <key>.",
@@ -20,8 +19,6 @@ const HELP: &[&str] = &[
     "REFCOUNT <key>",
     "    Return the number of references of the value associated with the specified",
     "    <key>.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 /// Redis shares one object for small integers and reports this refcount
@@ -33,10 +30,7 @@ const SHARED_INTEGERS: i64 = 10000;
 pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if is(sub, "help") {
-        ctx.out.array(HELP.len());
-        for line in HELP {
-            ctx.out.simple(line.as_bytes());
-        }
+        help(ctx, "OBJECT", HELP);
         return Ok(());
     }
     let now = ctx.now;

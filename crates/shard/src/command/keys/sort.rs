@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::command::{is, parse_i64, Ctx};
+use crate::command::{is, parse_hex_float, parse_i64, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::store::{value::set_members, Blob, Db, Entry, Value};
 
@@ -117,27 +117,7 @@ fn parse_hex(t: &str) -> Option<f64> {
         _ => (false, t),
     };
     let rest = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X"))?;
-    let (mant, exp) = match rest.find(['p', 'P']) {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let mut v = 0f64;
-    for c in int.chars() {
-        v = v * 16.0 + f64::from(c.to_digit(16)?);
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac.chars() {
-        v += f64::from(c.to_digit(16)?) * scale;
-        scale /= 16.0;
-    }
-    if let Some(e) = exp {
-        let e: i32 = e.parse().ok()?;
-        v *= 2f64.powi(e);
-    }
+    let v = parse_hex_float(rest)?;
     Some(if neg { -v } else { v })
 }
 

@@ -7,12 +7,10 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::super::client::{help_reply, subcommand_syntax};
-use super::super::{is, Ctx};
+use super::super::{help, is, subcommand_syntax, Ctx};
 use crate::error::{CmdError, CmdResult};
 
 const HELP: &[&str] = &[
-    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "CAT [<category>]",
     "    List all commands that belong to <category>, or all command categories",
     "    when no category is specified.",
@@ -39,8 +37,6 @@ const HELP: &[&str] = &[
     "    List all the registered usernames.",
     "WHOAMI",
     "    Return the current connection username.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 /// ACL CAT's order, which is not the order COMMAND prints categories in.
@@ -138,7 +134,7 @@ pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 "ERR ACL SETUSER is not supported: this server has only the 'default' user, configured by requirepass",
             ))
         }
-        b"help" => help_reply(ctx, HELP),
+        b"help" => help(ctx, "ACL", HELP),
         _ => return Err(subcommand_syntax(args)),
     }
     Ok(())

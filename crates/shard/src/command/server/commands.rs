@@ -10,12 +10,11 @@ use bytes::Bytes;
 use slotway_resp::ReplyBuf;
 use slotway_slots::commands::{self as table, BeginSearch, CommandSpec, FindKeys, KeySpec};
 
-use super::super::client::help_reply;
-use super::super::{glob_match, is, Ctx};
+use super::super::{glob_match, help, is, Ctx};
+use super::int_fields;
 use crate::error::{CmdError, CmdResult};
 
 const HELP: &[&str] = &[
-    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "(no subcommand)",
     "    Return details about all Redis commands.",
     "COUNT",
@@ -34,8 +33,6 @@ const HELP: &[&str] = &[
     "    Return the keys from a full Redis command.",
     "GETKEYSANDFLAGS <full-command>",
     "    Return the keys and the access flags from a full Redis command.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -84,8 +81,8 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         b"getkeys" | b"getkeysandflags" => getkeys(ctx, &args[2..], sub.len() > 7)?,
         b"list" => list(ctx, args)?,
-        b"help" => help_reply(ctx, HELP),
-        _ => return Err(super::super::client::subcommand_syntax(args)),
+        b"help" => help(ctx, "COMMAND", HELP),
+        _ => return Err(super::super::subcommand_syntax(args)),
     }
     Ok(())
 }
@@ -151,13 +148,7 @@ fn write_key_spec(out: &mut ReplyBuf, ks: &KeySpec) {
     out.map(2);
     out.bulk(b"type");
     match ks.begin {
-        BeginSearch::Index(i) => {
-            out.bulk(b"index");
-            out.bulk(b"spec");
-            out.map(1);
-            out.bulk(b"index");
-            out.int(i as i64);
-        }
+        BeginSearch::Index(i) => write_spec(out, b"index", &[("index", i as i64)]),
         BeginSearch::Keyword { keyword, start_from } => {
             out.bulk(b"keyword");
             out.bulk(b"spec");
@@ -167,44 +158,32 @@ fn write_key_spec(out: &mut ReplyBuf, ks: &KeySpec) {
             out.bulk(b"startfrom");
             out.int(start_from as i64);
         }
-        BeginSearch::Unknown => {
-            out.bulk(b"unknown");
-            out.bulk(b"spec");
-            out.map(0);
-        }
+        BeginSearch::Unknown => write_spec(out, b"unknown", &[]),
     }
     out.bulk(b"find_keys");
     out.map(2);
     out.bulk(b"type");
     match ks.find {
-        FindKeys::Range { last_key, key_step, limit } => {
-            out.bulk(b"range");
-            out.bulk(b"spec");
-            out.map(3);
-            out.bulk(b"lastkey");
-            out.int(last_key as i64);
-            out.bulk(b"keystep");
-            out.int(key_step as i64);
-            out.bulk(b"limit");
-            out.int(limit as i64);
-        }
-        FindKeys::KeyNum { key_num_idx, first_key, key_step } => {
-            out.bulk(b"keynum");
-            out.bulk(b"spec");
-            out.map(3);
-            out.bulk(b"keynumidx");
-            out.int(key_num_idx as i64);
-            out.bulk(b"firstkey");
-            out.int(first_key as i64);
-            out.bulk(b"keystep");
-            out.int(key_step as i64);
-        }
-        FindKeys::Unknown => {
-            out.bulk(b"unknown");
-            out.bulk(b"spec");
-            out.map(0);
-        }
+        FindKeys::Range { last_key, key_step, limit } => write_spec(
+            out,
+            b"range",
+            &[("lastkey", last_key as i64), ("keystep", key_step as i64), ("limit", limit as i64)],
+        ),
+        FindKeys::KeyNum { key_num_idx, first_key, key_step } => write_spec(
+            out,
+            b"keynum",
+            &[("keynumidx", key_num_idx as i64), ("firstkey", first_key as i64), ("keystep", key_step as i64)],
+        ),
+        FindKeys::Unknown => write_spec(out, b"unknown", &[]),
     }
+}
+
+/// A key spec step's type name and its `spec` map of integer fields.
+fn write_spec(out: &mut ReplyBuf, kind: &[u8], fields: &[(&str, i64)]) {
+    out.bulk(kind);
+    out.bulk(b"spec");
+    out.map(fields.len());
+    int_fields(out, fields);
 }
 
 fn write_docs(out: &mut ReplyBuf, c: &CommandSpec) {

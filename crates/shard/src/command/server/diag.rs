@@ -9,13 +9,12 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::super::client::{help_reply, subcommand_syntax};
-use super::super::{is, Ctx};
+use super::super::{help, is, subcommand_syntax, Ctx};
+use super::int_fields;
 use crate::error::{CmdError, CmdResult};
 use crate::store::{Entry, Value};
 
 const SLOWLOG_HELP: &[&str] = &[
-    "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GET [<count>]",
     "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
     "    Entries are made of:",
@@ -25,8 +24,6 @@ const SLOWLOG_HELP: &[&str] = &[
     "    Return the length of the slowlog.",
     "RESET",
     "    Reset the slowlog.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -67,14 +64,13 @@ pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.shared.slowlog.lock().entries.clear();
             ctx.out.ok();
         }
-        b"help" => help_reply(ctx, SLOWLOG_HELP),
+        b"help" => help(ctx, "SLOWLOG", SLOWLOG_HELP),
         _ => return Err(subcommand_syntax(args)),
     }
     Ok(())
 }
 
 const LATENCY_HELP: &[&str] = &[
-    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "DOCTOR",
     "    Return a human readable latency analysis report.",
     "GRAPH <event>",
@@ -89,8 +85,6 @@ const LATENCY_HELP: &[&str] = &[
     "HISTOGRAM [COMMAND ...]",
     "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
     "    If no commands are specified then all histograms are replied.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 const LATENCY_DISABLED: &str = "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n";
@@ -127,14 +121,13 @@ pub fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 ctx.out.map(0);
             }
         }
-        b"help" => help_reply(ctx, LATENCY_HELP),
+        b"help" => help(ctx, "LATENCY", LATENCY_HELP),
         _ => return Err(subcommand_syntax(args)),
     }
     Ok(())
 }
 
 const MEMORY_HELP: &[&str] = &[
-    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "DOCTOR",
     "    Return memory problems reports.",
     "MALLOC-STATS",
@@ -146,8 +139,6 @@ const MEMORY_HELP: &[&str] = &[
     "USAGE <key> [SAMPLES <count>]",
     "    Return memory in bytes used by <key> and its value. Nested values are",
     "    sampled up to <count> times (default: 5, 0 means sample all).",
-    "HELP",
-    "    Prints this help.",
 ];
 
 const MEMORY_DOCTOR_EMPTY: &str = "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n";
@@ -191,7 +182,7 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.out.verbatim(text.as_bytes());
         }
         b"purge" => ctx.out.ok(),
-        b"help" => help_reply(ctx, MEMORY_HELP),
+        b"help" => help(ctx, "MEMORY", MEMORY_HELP),
         _ => return Err(subcommand_syntax(args)),
     }
     Ok(())
@@ -260,47 +251,54 @@ fn stats(ctx: &mut Ctx<'_>) {
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let out = &mut *ctx.out;
     out.map(27 + nonempty.len());
-    for (name, v) in [
-        ("peak.allocated", used),
-        ("total.allocated", used),
-        ("startup.allocated", 0),
-        ("replication.backlog", 0),
-        ("clients.slaves", 0),
-        ("clients.normal", clients_mem),
-        ("cluster.links", 0),
-        ("aof.buffer", 0),
-        ("lua.caches", 0),
-        ("functions.caches", 0),
-    ] {
-        out.bulk(name.as_bytes());
-        out.int(v as i64);
-    }
+    int_fields(
+        out,
+        &[
+            ("peak.allocated", used as i64),
+            ("total.allocated", used as i64),
+            ("startup.allocated", 0),
+            ("replication.backlog", 0),
+            ("clients.slaves", 0),
+            ("clients.normal", clients_mem as i64),
+            ("cluster.links", 0),
+            ("aof.buffer", 0),
+            ("lua.caches", 0),
+            ("functions.caches", 0),
+        ],
+    );
     for (i, n) in &nonempty {
         out.bulk(format!("db.{i}").as_bytes());
         out.map(3);
-        out.bulk(b"overhead.hashtable.main");
-        out.int(*n as i64 * 24);
-        out.bulk(b"overhead.hashtable.expires");
-        out.int(0);
-        out.bulk(b"overhead.hashtable.slot-to-keys");
-        out.int(0);
+        int_fields(
+            out,
+            &[
+                ("overhead.hashtable.main", *n as i64 * 24),
+                ("overhead.hashtable.expires", 0),
+                ("overhead.hashtable.slot-to-keys", 0),
+            ],
+        );
     }
-    out.bulk(b"overhead.total");
-    out.int(overhead as i64);
-    out.bulk(b"keys.count");
-    out.int(keys as i64);
-    out.bulk(b"keys.bytes-per-key");
-    out.int(if keys == 0 { 0 } else { (used / keys as u64) as i64 });
-    out.bulk(b"dataset.bytes");
-    out.int(dataset as i64);
+    int_fields(
+        out,
+        &[
+            ("overhead.total", overhead as i64),
+            ("keys.count", keys as i64),
+            ("keys.bytes-per-key", if keys == 0 { 0 } else { (used / keys as u64) as i64 }),
+            ("dataset.bytes", dataset as i64),
+        ],
+    );
     out.bulk(b"dataset.percentage");
     out.double(pct(dataset, used));
     out.bulk(b"peak.percentage");
     out.double(100.0);
-    for (name, v) in [("allocator.allocated", used), ("allocator.active", used), ("allocator.resident", resident)] {
-        out.bulk(name.as_bytes());
-        out.int(v as i64);
-    }
+    int_fields(
+        out,
+        &[
+            ("allocator.allocated", used as i64),
+            ("allocator.active", used as i64),
+            ("allocator.resident", resident as i64),
+        ],
+    );
     out.bulk(b"allocator-fragmentation.ratio");
     out.double(1.0);
     out.bulk(b"allocator-fragmentation.bytes");

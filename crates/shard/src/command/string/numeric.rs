@@ -3,10 +3,11 @@
 //! the value's allocation.
 
 use bytes::Bytes;
+use slotway_resp::reply::fmt_i64;
 
-use super::float::LongDouble;
 use crate::command::{parse_i64, Ctx};
 use crate::error::{CmdError, CmdResult};
+use crate::long_double::LongDouble;
 use crate::store::{Entry, Value};
 
 pub(super) fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -26,25 +27,6 @@ pub(super) fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let by = parse_i64(&args[2])?;
     let by = by.checked_neg().ok_or_else(|| CmdError::err("ERR decrement would overflow"))?;
     incr_by(ctx, &args[1], by)
-}
-
-/// Decimal digits of `n` in `buf`.
-fn fmt_i64(buf: &mut [u8; 20], n: i64) -> &[u8] {
-    let mut u = n.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
 }
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
