@@ -5,7 +5,6 @@
 //! take the shortest route (no option parsing beyond a length check, one
 //! lookup, no allocation beyond storing the value).
 
-mod float;
 mod lcs;
 mod numeric;
 mod range;
