@@ -25,10 +25,12 @@ pub static LOG_LEVEL_HOOK: OnceLock<LogLevelHook> = OnceLock::new();
 
 pub type LogLevelHook = Box<dyn Fn(&str) + Send + Sync>;
 
-/// A line Redis would refuse, rendered as redis-server's fatal block.
+/// A line Redis would refuse, rendered as redis-server's fatal block, which
+/// also names the file (Redis leaves that out; an operator with several
+/// config files wants it).
 #[derive(Debug, Error)]
 #[error(
-    "\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\nReading the configuration file, at line {line}\n>>> '{text}'\n{reason}"
+    "\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\nReading the configuration file {file}, at line {line}\n>>> '{text}'\n{reason}"
 )]
 pub struct ConfigError {
     /// The file the line came from (`(command line)` for arguments).

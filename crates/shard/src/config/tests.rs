@@ -65,7 +65,7 @@ fn bad_lines_are_refused_like_redis() {
     let e = load("port abc").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\nReading the configuration file, at line 1\n>>> 'port abc'\nargument couldn't be parsed into an integer"
+        "\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\nReading the configuration file (string), at line 1\n>>> 'port abc'\nargument couldn't be parsed into an integer"
     );
 }
 
