@@ -121,7 +121,9 @@ pub enum Lookup<'r> {
 /// Every command this server runs, by lowercase name; subcommands by
 /// `parent|sub`, sharing their container's handler.
 pub struct Registry {
-    map: HashMap<&'static str, Registered>,
+    /// Keyed by the name clients type: the table name, or the new name a
+    /// `rename-command` gave it (subcommands keep their `parent|sub` key).
+    map: HashMap<Box<str>, Registered>,
 }
 
 impl Registry {
@@ -147,11 +149,28 @@ impl Registry {
             let spec = slotway_slots::commands::lookup(cmd.name.as_bytes())
                 .unwrap_or_else(|| panic!("command '{}' missing from the command table", cmd.name));
             for sub in spec.subcommands {
-                map.insert(sub.name, Registered::new(sub, cmd.run));
+                map.insert(sub.name.into(), Registered::new(sub, cmd.run));
             }
-            assert!(map.insert(spec.name, Registered::new(spec, cmd.run)).is_none(), "'{}' registered twice", cmd.name);
+            assert!(
+                map.insert(spec.name.into(), Registered::new(spec, cmd.run)).is_none(),
+                "'{}' registered twice",
+                cmd.name
+            );
         }
         Registry { map }
+    }
+
+    /// Applies `rename-command old new` lines: the command answers to `new`
+    /// only; an empty `new` disables it. Renaming a command this server does
+    /// not run is harmless, as there is nothing to reach.
+    pub fn rename(&mut self, renames: &[(String, String)]) {
+        for (old, new) in renames {
+            if let Some(reg) = self.map.remove(old.to_ascii_lowercase().as_str()) {
+                if !new.is_empty() {
+                    self.map.insert(new.to_ascii_lowercase().into(), reg);
+                }
+            }
+        }
     }
 
     /// Finds the command of a request, resolving subcommands, without

@@ -82,12 +82,14 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config) -> Arc<Shared> {
+        let mut commands = Registry::new();
+        commands.rename(&config.renames);
         let run_id: String = (0..40).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect();
         Arc::new(Shared {
             store: Mutex::new(Store::new(config.databases)),
             port: AtomicU64::new(config.port as u64),
             config: ArcSwap::from_pointee(config),
-            commands: Registry::new(),
+            commands,
             pubsub: Mutex::new(PubSub::default()),
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),

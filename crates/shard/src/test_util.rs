@@ -81,3 +81,19 @@ mod tests {
         assert_eq!(t.cmd("nope x"), "-ERR unknown command 'nope', with args beginning with: 'x' \r\n");
     }
 }
+
+#[cfg(test)]
+mod rename_tests {
+    use super::*;
+
+    #[test]
+    fn rename_command_moves_and_disables() {
+        let mut config = Config::default();
+        config.renames = vec![("GET".into(), "fetch".into()), ("flushall".into(), String::new())];
+        let mut t = TestServer::with_config(config);
+        t.cmd("SET a 1");
+        assert_eq!(t.cmd("FETCH a"), "$1\r\n1\r\n");
+        assert_eq!(t.cmd("GET a"), "-ERR unknown command 'GET', with args beginning with: 'a' \r\n");
+        assert_eq!(t.cmd("FLUSHALL"), "-ERR unknown command 'FLUSHALL', with args beginning with: \r\n");
+    }
+}
