@@ -88,8 +88,10 @@ mod rename_tests {
 
     #[test]
     fn rename_command_moves_and_disables() {
-        let mut config = Config::default();
-        config.renames = vec![("GET".into(), "fetch".into()), ("flushall".into(), String::new())];
+        let config = Config {
+            renames: vec![("GET".into(), "fetch".into()), ("flushall".into(), String::new())],
+            ..Config::default()
+        };
         let mut t = TestServer::with_config(config);
         t.cmd("SET a 1");
         assert_eq!(t.cmd("FETCH a"), "$1\r\n1\r\n");
