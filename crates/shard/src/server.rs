@@ -200,6 +200,14 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         shared.stats.connections_received.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
+        let keepalive = shared.config.load().tcp_keepalive;
+        if keepalive > 0 {
+            // As Redis: probes start after `tcp-keepalive` idle seconds, so
+            // a peer that vanished without a FIN is noticed.
+            let idle = Duration::from_secs(keepalive);
+            let ka = socket2::TcpKeepalive::new().with_time(idle).with_interval(idle / 3);
+            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+        }
         if shared.clients.lock().len() >= shared.config.load().maxclients {
             shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(refuse(stream));
