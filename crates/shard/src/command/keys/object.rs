@@ -34,6 +34,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     let now = ctx.now;
+    let lfu = ctx.config.maxmemory_policy.contains("lfu");
     let (db, out) = ctx.split();
     // Looking at a key must not count as an access to it.
     let Some(entry) = db.get_notouch(&args[2], now) else {
@@ -43,12 +44,20 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if is(sub, "encoding") {
         out.bulk(entry.value.encoding().as_bytes());
     } else if is(sub, "idletime") {
+        if lfu {
+            return Err(CmdError::err(
+                "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+            ));
+        }
         out.int(i64::try_from(entry.idle_secs()).unwrap_or(i64::MAX));
     } else if is(sub, "refcount") {
         out.int(refcount(&entry.value));
     } else if is(sub, "freq") {
-        // No maxmemory-policy setting exists yet: it is noeviction, which
-        // tracks no access frequency.
+        if lfu {
+            // Access frequency counters come with LFU eviction; until then
+            // say so rather than invent a number.
+            return Err(CmdError::err("ERR OBJECT FREQ is not tracked yet by slotway-shard (LFU eviction is not built)"));
+        }
         return Err(CmdError::err(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
