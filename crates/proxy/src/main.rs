@@ -6,6 +6,7 @@
 //! cancels `proxy.shutdown`, waits up to `timeouts.shutdown_ms` for the
 //! sessions to drain, then exits 0.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +45,6 @@ fn main() -> ExitCode {
     match runtime.block_on(run(config, flags, set_log_level)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("slotway: {e:#}");
             ExitCode::FAILURE
         }
@@ -60,7 +60,9 @@ fn filter(level: &str) -> EnvFilter {
 
 fn init_logging(level: &str) -> config::LogLevelSetter {
     let (layer, handle) = reload::Layer::new(filter(level));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
     tracing_subscriber::registry().with(layer).with(fmt).init();
     Box::new(move |level| handle.reload(filter(level)).map_err(|e| e.to_string()))
 }
