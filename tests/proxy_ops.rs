@@ -149,7 +149,7 @@ fn serves_admin_survives_bad_reload_and_stops_on_sigterm() {
     let mut p = Slotway::start(&["--config", conf.to_str().unwrap()], &dir);
 
     wait_for("/healthz", || http(admin, "GET", "/healthz").is_some_and(|(s, _)| s == 200));
-    assert_eq!(http(admin, "GET", "/healthz"), Some((200, "ok\n".into())));
+    assert_eq!(http(admin, "GET", "/healthz"), Some((200, "ok".into())));
     let (status, why) = http(admin, "GET", "/readyz").unwrap();
     assert_eq!(status, 503, "{why}");
     assert!(why.starts_with("not ready: "), "{why}");
@@ -179,7 +179,7 @@ fn serves_admin_survives_bad_reload_and_stops_on_sigterm() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("line"), "{body}");
     std::fs::write(&conf, format!("{good}  request_ms: 250\n")).unwrap();
-    assert_eq!(http(admin, "POST", "/reload"), Some((200, "configuration reloaded\n".into())));
+    assert_eq!(http(admin, "POST", "/reload"), Some((200, "configuration reloaded".into())));
     let (_, metrics) = http(admin, "GET", "/metrics").unwrap();
     assert!(metrics.contains("slotway_config_reloads_total{result=\"refused\"} 3"), "{metrics}");
     assert!(metrics.contains("slotway_config_reloads_total{result=\"applied\"} 1"), "{metrics}");

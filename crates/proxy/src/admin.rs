@@ -117,10 +117,10 @@ impl Admin {
     async fn handle(&self, req: Request<Incoming>) -> Reply {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/metrics") => reply(StatusCode::OK, metrics::CONTENT_TYPE, self.proxy.metrics.render()),
-            (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+            (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
             (&Method::GET, "/readyz") => match self.not_ready() {
-                None => text(StatusCode::OK, "ready\n"),
-                Some(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
+                None => text(StatusCode::OK, "ready"),
+                Some(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
             },
             (&Method::GET, "/topology") => {
                 let json = topology::to_json(&self.proxy.topology.load(), SystemTime::now());
@@ -129,7 +129,7 @@ impl Admin {
             (&Method::POST, "/reload") => self.reload().await,
             (_, "/metrics" | "/healthz" | "/readyz" | "/topology") => not_allowed("GET"),
             (_, "/reload") => not_allowed("POST"),
-            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+            _ => text(StatusCode::NOT_FOUND, "not found"),
         }
     }
 
@@ -158,11 +158,11 @@ impl Admin {
         // Reading the file and applying the configuration are blocking
         // work; keep them off the runtime's worker threads.
         match tokio::task::spawn_blocking(move || reloader.reload()).await {
-            Ok(Ok(report)) => text(StatusCode::OK, format!("{report}\n")),
-            Ok(Err(e)) => text(StatusCode::BAD_REQUEST, format!("reload refused: {e}\n")),
+            Ok(Ok(report)) => text(StatusCode::OK, report.to_string()),
+            Ok(Err(e)) => text(StatusCode::BAD_REQUEST, format!("reload refused: {e}")),
             Err(e) => {
                 tracing::error!("reload failed: {e}");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "reload failed\n")
+                text(StatusCode::INTERNAL_SERVER_ERROR, "reload failed")
             }
         }
     }
@@ -173,7 +173,7 @@ fn text(status: StatusCode, body: impl Into<String>) -> Reply {
 }
 
 fn not_allowed(allow: &'static str) -> Reply {
-    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     r.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
     r
 }

@@ -42,7 +42,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, flags, set_log_level)) {
+    let outcome = runtime.block_on(run(config, flags, set_log_level));
+    // Sessions past the deadline are dropped with the runtime; do not wait
+    // on a straggling blocking task either.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("slotway: {e:#}");
@@ -60,7 +64,8 @@ fn filter(level: &str) -> EnvFilter {
 
 fn init_logging(level: &str) -> config::LogLevelSetter {
     let (layer, handle) = reload::Layer::new(filter(level));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr)
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     tracing_subscriber::registry().with(layer).with(fmt).init();
@@ -114,9 +119,14 @@ async fn run(config: ProxyConfig, flags: Flags, set_log_level: config::LogLevelS
 
     proxy.shutdown.cancel();
     let grace = Duration::from_millis(proxy.config.load().timeouts.shutdown_ms);
-    match tokio::time::timeout(grace, &mut serving).await {
-        Ok(_) => tracing::info!("all sessions drained"),
-        Err(_) => tracing::warn!("sessions still open after {} ms; closing them", grace.as_millis()),
+    tokio::select! {
+        drained = tokio::time::timeout(grace, &mut serving) => match drained {
+            Ok(_) => tracing::info!("all sessions drained"),
+            Err(_) => tracing::warn!("sessions still open after {} ms; closing them", grace.as_millis()),
+        },
+        // An operator who asks twice does not want to wait.
+        _ = terminate.recv() => tracing::warn!("second SIGTERM: closing open sessions now"),
+        _ = interrupt.recv() => tracing::warn!("second SIGINT: closing open sessions now"),
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
     tracing::info!("slotway stopped");

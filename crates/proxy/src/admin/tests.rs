@@ -53,7 +53,7 @@ async fn request(addr: SocketAddr, method: &str, path: &str) -> Answer {
 async fn healthz_and_metrics() {
     let r = start("health").await;
     let a = request(r.addr, "GET", "/healthz").await;
-    assert_eq!((a.status, a.body.as_str()), (200, "ok\n"));
+    assert_eq!((a.status, a.body.as_str()), (200, "ok"));
 
     r.proxy.metrics.requests.with_label_values(&["get"]).inc();
     let a = request(r.addr, "GET", "/metrics").await;
@@ -68,7 +68,7 @@ async fn readyz_follows_the_proxy() {
     let r = start("ready").await;
     let a = request(r.addr, "GET", "/readyz").await;
     assert_eq!(a.status, 503);
-    assert_eq!(a.body, "not ready: no slot table yet (no seed has answered CLUSTER SLOTS)\n");
+    assert_eq!(a.body, "not ready: no slot table yet (no seed has answered CLUSTER SLOTS)");
 
     let mut t = Topology::empty();
     t.version = 1;
@@ -77,7 +77,7 @@ async fn readyz_follows_the_proxy() {
     t.slots[..100].fill(0);
     r.proxy.topology.store(Arc::new(t.clone()));
     let a = request(r.addr, "GET", "/readyz").await;
-    assert_eq!((a.status, a.body.as_str()), (503, "not ready: 16284 of 16384 slots are served by no node\n"));
+    assert_eq!((a.status, a.body.as_str()), (503, "not ready: 16284 of 16384 slots are served by no node"));
 
     // Full coverage: the answer is whatever `Proxy::ready` says (the data
     // path may also want its node connections up).
@@ -85,7 +85,7 @@ async fn readyz_follows_the_proxy() {
     r.proxy.topology.store(Arc::new(t));
     let a = request(r.addr, "GET", "/readyz").await;
     if r.proxy.ready() {
-        assert_eq!((a.status, a.body.as_str()), (200, "ready\n"));
+        assert_eq!((a.status, a.body.as_str()), (200, "ready"));
     } else {
         assert_eq!(a.status, 503, "{}", a.body);
     }
@@ -123,13 +123,13 @@ async fn reload_answers_200_or_400() {
     let r = start("reload").await;
     r.file.write("seeds: [127.0.0.1:7000]\ntimeouts: {request_ms: 77}\n");
     let a = request(r.addr, "POST", "/reload").await;
-    assert_eq!((a.status, a.body.as_str()), (200, "configuration reloaded\n"));
+    assert_eq!((a.status, a.body.as_str()), (200, "configuration reloaded"));
     assert_eq!(r.proxy.config.load().timeouts.request_ms, 77);
 
     r.file.write("seeds: [127.0.0.1:7000]\ntimeouts: {request_ms: 0}\n");
     let a = request(r.addr, "POST", "/reload").await;
     assert_eq!(a.status, 400);
-    assert_eq!(a.body, "reload refused: timeouts.request_ms: must be between 1 and 600000\n");
+    assert_eq!(a.body, "reload refused: timeouts.request_ms: must be between 1 and 600000");
     assert_eq!(r.proxy.config.load().timeouts.request_ms, 77);
 
     r.file.write("seeds: [127.0.0.1:7000]\nlisten: 127.0.0.1:1\n");

@@ -49,8 +49,8 @@ const SEEDS: &str = "seeds: [127.0.0.1:7000]\n";
 fn example_file_is_the_defaults_plus_seeds() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/slotway.yaml");
     let loaded = load(Some(&path), &Flags::default()).unwrap();
-    let mut want = ProxyConfig::default();
-    want.seeds = vec!["127.0.0.1:7000".into(), "127.0.0.1:7001".into(), "127.0.0.1:7002".into()];
+    let seeds = vec!["127.0.0.1:7000".into(), "127.0.0.1:7001".into(), "127.0.0.1:7002".into()];
+    let want = ProxyConfig { seeds, ..ProxyConfig::default() };
     assert_eq!(loaded, want);
     // Every setting is written out, so the example documents all of them.
     let text = std::fs::read_to_string(&path).unwrap();
