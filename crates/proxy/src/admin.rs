@@ -35,7 +35,6 @@ use crate::config::Reloader;
 use crate::metrics;
 use crate::state::Proxy;
 
-mod core_stand_in;
 #[cfg(test)]
 mod tests;
 mod topology;
