@@ -2,7 +2,8 @@
 //! refused at start-up with the field named; a good one serves the admin
 //! endpoints (with no cluster behind the seeds: alive but not ready),
 //! survives a SIGHUP with a broken file, reloads a fixed one, and exits 0
-//! on SIGTERM or SIGINT within its shutdown deadline.
+//! on SIGTERM or SIGINT within its shutdown deadline. In front of a real
+//! one-node `redis-server` cluster it turns ready and shows the slot table.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use slotway_testkit::{free_port, scratch_dir, workspace_bin};
+use slotway_testkit::{free_port, require_tool, scratch_dir, workspace_bin, Server};
 
 /// A `slotway` child, killed (by its own pid) if a test leaves it running.
 struct Slotway {
@@ -216,5 +217,30 @@ fn flags_alone_and_sigint() {
     assert!(status.success(), "{status:?}");
     // `warn` keeps even the start-up line out.
     assert!(!p.log().contains("serving clients"), "{}", p.log());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ready_in_front_of_a_real_cluster() {
+    require_tool!("redis-server");
+    let node = Server::redis(&["--cluster-enabled", "yes"]);
+    let mut c = node.client();
+    assert_eq!(c.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "+OK\r\n");
+    let dir = scratch_dir("proxy-ops-ready");
+    let admin = free_port();
+    let (listen, admin_s, seed) =
+        (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{admin}"), format!("127.0.0.1:{}", node.port));
+    let mut p = Slotway::start(&["--listen", &listen, "--metrics-listen", &admin_s, "--seeds", &seed], &dir);
+    wait_for("/readyz 200", || http(admin, "GET", "/readyz").is_some_and(|(s, _)| s == 200));
+    assert_eq!(http(admin, "GET", "/readyz"), Some((200, "ready".into())));
+    let (status, topology) = http(admin, "GET", "/topology").unwrap();
+    assert_eq!(status, 200);
+    let want = format!("\"master\":\"{seed}\"");
+    assert!(topology.contains(&want) && topology.contains("\"slots\":[[0,16383]]"), "{topology}");
+    assert!(topology.contains("\"unassigned_slots\":0") && topology.contains("\"version\":1"), "{topology}");
+    let (_, metrics) = http(admin, "GET", "/metrics").unwrap();
+    assert!(metrics.contains("slotway_slot_table_version 1"), "{metrics}");
+    p.signal("TERM");
+    assert!(p.wait_exit(Duration::from_secs(8)).expect("exits on SIGTERM").success());
     let _ = std::fs::remove_dir_all(&dir);
 }
