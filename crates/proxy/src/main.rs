@@ -93,7 +93,7 @@ async fn run(config: ProxyConfig, flags: Flags, set_log_level: config::LogLevelS
     );
 
     let proxy = Proxy::new(config);
-    let reloader = Arc::new(Reloader::new(flags.config.clone(), flags, proxy.clone(), set_log_level));
+    let reloader = Arc::new(Reloader::new(flags, proxy.clone(), set_log_level));
     let admin = tokio::spawn(slotway_proxy::admin::serve(admin_listener, proxy.clone(), reloader.clone()));
     let mut serving = tokio::spawn(proxy.clone().run(listener));
 

@@ -6,7 +6,6 @@
 //! The listeners are bound once: a changed `listen` or `metrics_listen` is
 //! reported as needing a restart and the running address is kept.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -19,7 +18,7 @@ use crate::state::Proxy;
 pub type LogLevelSetter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 pub struct Reloader {
-    path: Option<PathBuf>,
+    /// The start-up flags; `--config` names the file to re-read.
     flags: Flags,
     proxy: Arc<Proxy>,
     set_log_level: LogLevelSetter,
@@ -48,8 +47,8 @@ impl std::fmt::Display for ReloadReport {
 }
 
 impl Reloader {
-    pub fn new(path: Option<PathBuf>, flags: Flags, proxy: Arc<Proxy>, set_log_level: LogLevelSetter) -> Reloader {
-        Reloader { path, flags, proxy, set_log_level, one_at_a_time: Mutex::new(()) }
+    pub fn new(flags: Flags, proxy: Arc<Proxy>, set_log_level: LogLevelSetter) -> Reloader {
+        Reloader { flags, proxy, set_log_level, one_at_a_time: Mutex::new(()) }
     }
 
     /// Re-reads, validates and applies. On error the running configuration
@@ -58,7 +57,7 @@ impl Reloader {
     pub fn reload(&self) -> Result<ReloadReport, ConfigError> {
         let _guard = self.one_at_a_time.lock();
         let reloads = &self.proxy.metrics.config_reloads;
-        let mut new = match load(self.path.as_deref(), &self.flags) {
+        let mut new = match load(self.flags.config.as_deref(), &self.flags) {
             Ok(new) => new,
             Err(e) => {
                 reloads.with_label_values(&["refused"]).inc();

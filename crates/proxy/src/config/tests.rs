@@ -208,15 +208,16 @@ fn validation_names_the_field_and_the_reason() {
 /// A proxy whose config came from `file`, and a reloader over the same
 /// file that records log level changes.
 pub(crate) fn reloader(file: &TempFile, args: &[&str]) -> (Arc<Proxy>, Arc<Reloader>, Arc<Mutex<Vec<String>>>) {
-    let f = flags(args);
-    let proxy = Proxy::new(load(Some(&file.0), &f).unwrap());
+    let mut f = flags(args);
+    f.config = Some(file.0.clone());
+    let proxy = Proxy::new(load(f.config.as_deref(), &f).unwrap());
     let levels = Arc::new(Mutex::new(Vec::new()));
     let seen = levels.clone();
     let setter: LogLevelSetter = Box::new(move |l| {
         seen.lock().push(l.to_string());
         Ok(())
     });
-    (proxy.clone(), Arc::new(Reloader::new(Some(file.0.clone()), f, proxy, setter)), levels)
+    (proxy.clone(), Arc::new(Reloader::new(f, proxy, setter)), levels)
 }
 
 #[test]
