@@ -60,13 +60,18 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     let mut eof = false;
+    decoder.limits.authenticated = client.authenticated;
     loop {
         while pending.len() < max_pipeline && !client.closing {
             match decoder.decode(&mut inbuf) {
-                Ok(Some(req)) => pending.push_back(dispatch(&proxy, &mut client, req)),
+                Ok(Some(req)) => {
+                    pending.push_back(dispatch(&proxy, &mut client, req));
+                    // Before AUTH, requests are held to Redis's tight size bounds.
+                    decoder.limits.authenticated = client.authenticated;
+                }
                 Ok(None) => break,
                 Err(e) => {
-                    let msg = Bytes::from(format!("-ERR {e}\r\n"));
+                    let msg = Bytes::from(format!("-ERR Protocol error: {e}\r\n"));
                     pending.push_back(Box::pin(std::future::ready(msg)));
                     client.closing = true;
                 }
@@ -118,13 +123,18 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     }
     if let Route::Refused(why) = route {
         proxy.metrics.errors.with_label_values(&["unsupported"]).inc();
-        return ready(Bytes::from(format!("-ERR slotway does not support {}: {why}\r\n", spec.full_name().to_uppercase())));
+        return ready(Bytes::from(format!(
+            "-ERR slotway does not support {}: {why}\r\n",
+            spec.full_name().to_uppercase()
+        )));
     }
     let raw = if req.inline { fanout::encode_command(&req.args) } else { req.raw };
     let lane = client.id as usize;
     let is_write = spec.is_write();
     let p = proxy.clone();
-    let fut: Pending = if !spec.arity_ok(req.args.len()) {
+    // An odd MSET would split into parts that look valid.
+    let malformed = matches!(route, Route::Split(router::Shape::KeyValuePairs, _)) && req.args.len() & 1 == 0;
+    let fut: Pending = if !spec.arity_ok(req.args.len()) || malformed {
         // The node answers with Redis's exact arity error.
         Box::pin(async move { execute(&p, Target::AnyMaster(lane), raw, is_write, lane).await })
     } else {
@@ -134,7 +144,7 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
                 Ok(keys) => {
                     let mut slots = keys.iter().map(|&k| slotway_slots::key_slot(&req.args[k]));
                     let first = slots.next();
-                    let one_slot = first.map_or(true, |f| slots.all(|s| s == f));
+                    let one_slot = first.is_none_or(|f| slots.all(|s| s == f));
                     match (route, first) {
                         (_, Some(slot)) if one_slot => {
                             Box::pin(async move { execute(&p, Target::Slot(slot), raw, is_write, lane).await })
@@ -163,15 +173,17 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     let p = proxy.clone();
     Box::pin(async move {
         let reply = match tokio::time::timeout(deadline, fut).await {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                if reply.first() == Some(&b'-') {
+                    p.metrics.errors.with_label_values(&["reply"]).inc();
+                }
+                reply
+            }
             Err(_) => {
                 p.metrics.errors.with_label_values(&["timeout"]).inc();
                 Bytes::from_static(errors::TIMEOUT.as_bytes())
             }
         };
-        if reply.first() == Some(&b'-') {
-            p.metrics.errors.with_label_values(&["upstream"]).inc();
-        }
         latency.observe(started.elapsed().as_secs_f64());
         reply
     })

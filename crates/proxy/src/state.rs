@@ -97,7 +97,16 @@ impl Proxy {
     /// Swaps in a new configuration: pool sizes, timeouts and seeds apply to
     /// work started after the swap.
     pub fn apply_config(&self, new: ProxyConfig) {
-        self.config.store(Arc::new(new));
+        let old = self.config.swap(Arc::new(new));
+        let new = self.config.load();
+        if old.pool != new.pool
+            || old.upstream_auth != new.upstream_auth
+            || old.timeouts.connect_ms != new.timeouts.connect_ms
+        {
+            // Links are rebuilt with the new settings; requests already
+            // queued on the old ones finish there.
+            self.upstreams.retain(&[]);
+        }
         self.trigger_refresh();
     }
 
@@ -111,7 +120,13 @@ impl Proxy {
     pub fn slot_moved(&self, slot: u16, addr: &str) {
         let current = self.topology.load();
         if current.master_addr(slot) != Some(addr) {
-            self.topology.rcu(|t| if t.master_addr(slot) == Some(addr) { (**t).clone() } else { t.with_slot_moved(slot, addr) });
+            self.topology.rcu(|t| {
+                if t.master_addr(slot) == Some(addr) {
+                    (**t).clone()
+                } else {
+                    t.with_slot_moved(slot, addr)
+                }
+            });
             self.publish_metrics(&self.topology.load());
         }
         self.trigger_refresh();

@@ -309,4 +309,4 @@ pub async fn call(stream: &mut TcpStream, cmd: &Frame) -> Result<Frame, String> 
 
 #[cfg(test)]
 #[path = "upstream/tests.rs"]
-mod tests;
+pub(crate) mod tests;
