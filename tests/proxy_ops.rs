@@ -227,10 +227,12 @@ fn ready_in_front_of_a_real_cluster() {
     let mut c = node.client();
     assert_eq!(c.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), "+OK\r\n");
     let dir = scratch_dir("proxy-ops-ready");
-    let admin = free_port();
-    let (listen, admin_s, seed) =
-        (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{admin}"), format!("127.0.0.1:{}", node.port));
-    let mut p = Slotway::start(&["--listen", &listen, "--metrics-listen", &admin_s, "--seeds", &seed], &dir);
+    let (listen, admin) = (free_port(), free_port());
+    let seed = format!("127.0.0.1:{}", node.port);
+    let conf = dir.join("slotway.yaml");
+    std::fs::write(&conf, format!("listen: 127.0.0.1:{listen}\nmetrics_listen: 127.0.0.1:{admin}\nseeds: [{seed}]\n"))
+        .unwrap();
+    let mut p = Slotway::start(&["--config", conf.to_str().unwrap()], &dir);
     wait_for("/readyz 200", || http(admin, "GET", "/readyz").is_some_and(|(s, _)| s == 200));
     assert_eq!(http(admin, "GET", "/readyz"), Some((200, "ready".into())));
     let (status, topology) = http(admin, "GET", "/topology").unwrap();
@@ -240,7 +242,8 @@ fn ready_in_front_of_a_real_cluster() {
     assert!(topology.contains("\"unassigned_slots\":0") && topology.contains("\"version\":1"), "{topology}");
     let (_, metrics) = http(admin, "GET", "/metrics").unwrap();
     assert!(metrics.contains("slotway_slot_table_version 1"), "{metrics}");
+
     p.signal("TERM");
-    assert!(p.wait_exit(Duration::from_secs(8)).expect("exits on SIGTERM").success());
+    assert!(p.wait_exit(Duration::from_secs(5)).expect("exits on SIGTERM").success(), "{}", p.log());
     let _ = std::fs::remove_dir_all(&dir);
 }
