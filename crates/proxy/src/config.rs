@@ -1,8 +1,108 @@
 //! The proxy's configuration: `slotway --config slotway.yaml`, with flags
 //! overriding the file. One immutable [`ProxyConfig`] snapshot is in force
 //! at a time; a reload builds and validates a new one before swapping it in.
+//!
+//! [`load`] is the one way a configuration is made, at start-up and on every
+//! reload: file (or defaults) → [`Flags`] on top → [`validate`]. Every error
+//! names the field and the reason, so `slotway` can print it and exit.
+//! `config/slotway.yaml` at the repository root documents every setting.
+
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+mod reload;
+#[cfg(test)]
+pub(crate) mod tests;
+mod validate;
+
+pub use reload::{LogLevelSetter, ReloadReport, Reloader};
+pub use validate::validate;
+
+/// Command-line flags. Each one given overrides the file's setting, at
+/// start-up and on every reload (a reload re-reads the file, not the flags).
+#[derive(Debug, Clone, Default, PartialEq, clap::Parser)]
+#[command(name = "slotway", version, about = "Plain Redis clients on one address in front of a Redis Cluster")]
+pub struct Flags {
+    /// YAML configuration file; without one, the defaults and these flags.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Client listener, `ip:port`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Cluster nodes to discover the topology from, comma-separated.
+    #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
+    pub seeds: Option<Vec<String>>,
+    /// Admin listener (`/metrics`, `/healthz`, `/readyz`, `/topology`, `/reload`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// Why a configuration was refused. Its text is what `slotway` prints.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file '{path}': {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// serde_yaml's message names the field path and the line and column.
+    #[error("config file '{path}': {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// Reads `path` (defaults without one), applies `overrides`, validates.
+pub fn load(path: Option<&Path>, overrides: &Flags) -> Result<ProxyConfig, ConfigError> {
+    let mut config = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            parse(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?
+        }
+        None => ProxyConfig::default(),
+    };
+    overrides.apply(&mut config);
+    validate(&config)?;
+    Ok(config)
+}
+
+/// A YAML document as a configuration. An empty file (or one of comments
+/// only) is the defaults, which serde_yaml would otherwise refuse.
+pub fn parse(text: &str) -> Result<ProxyConfig, serde_yaml::Error> {
+    let blank = text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---"
+    });
+    if blank {
+        return Ok(ProxyConfig::default());
+    }
+    serde_yaml::from_str(text)
+}
+
+impl Flags {
+    fn apply(&self, config: &mut ProxyConfig) {
+        if let Some(listen) = &self.listen {
+            config.listen.clone_from(listen);
+        }
+        if let Some(seeds) = &self.seeds {
+            config.seeds = seeds.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        }
+        if let Some(addr) = &self.metrics_listen {
+            config.metrics_listen.clone_from(addr);
+        }
+        if let Some(level) = &self.log_level {
+            config.log_level.clone_from(level);
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
