@@ -108,12 +108,6 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
         Local::ClientGetName => r.bulk_opt(client.name.as_deref()),
         Local::ClientId => r.int(client.id as i64),
         Local::CommandCount => r.int(commands::all().len() as i64),
-        Local::CommandList => {
-            r.array(commands::all().len());
-            for c in commands::all() {
-                r.bulk(c.name.as_bytes());
-            }
-        }
         Local::ClusterKeyslot => r.int(slotway_slots::key_slot(&args[2]) as i64),
         Local::ClusterMyId => r.bulk(node_id(&config.listen).as_bytes()),
         Local::ClusterSlots => {
