@@ -229,21 +229,44 @@ fn hello(proxy: &Arc<Proxy>, client: &mut Client, args: &[Bytes]) -> Bytes {
     r.buf.freeze()
 }
 
-/// INFO: the proxy's own view, then the masters' keyspace summed.
-pub async fn info(proxy: Arc<Proxy>, _args: Vec<Bytes>, lane: usize) -> Bytes {
+/// INFO: the proxy's own view, then the masters' keyspace summed. Section
+/// names pick sections as Redis does (`all`, `default`, `everything` are
+/// everything here).
+pub async fn info(proxy: Arc<Proxy>, args: Vec<Bytes>, lane: usize) -> Bytes {
+    let wanted = |name: &str| {
+        args.len() < 2
+            || args[1..].iter().any(|a| {
+                a.eq_ignore_ascii_case(name.as_bytes())
+                    || [&b"all"[..], b"default", b"everything"].iter().any(|w| a.eq_ignore_ascii_case(w))
+            })
+    };
     let topo = proxy.topology.load_full();
-    let mut text = format!(
-        "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nslotway_version:{}\r\n\r\n\
-         # Proxy\r\nslot_table_version:{}\r\nmasters:{}\r\nnodes:{}\r\nslots_assigned:{}\r\nconnected_clients:{}\r\n\r\n",
-        env!("CARGO_PKG_VERSION"),
-        topo.version,
-        topo.shards.len(),
-        topo.nodes.len(),
-        topo.slots.iter().filter(|&&s| s != crate::topology::UNASSIGNED).count(),
-        proxy.metrics.client_connections.get(),
-    );
-    text.push_str(&crate::fanout::keyspace(&proxy, lane).await);
+    let mut text = String::new();
+    if wanted("server") {
+        text.push_str(&format!(
+            "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nslotway_version:{}\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    if wanted("proxy") {
+        text.push_str(&format!(
+            "# Proxy\r\nslot_table_version:{}\r\nmasters:{}\r\nnodes:{}\r\nslots_assigned:{}\r\nconnected_clients:{}\r\n\r\n",
+            topo.version,
+            topo.shards.len(),
+            topo.nodes.len(),
+            topo.slots.iter().filter(|&&s| s != crate::topology::UNASSIGNED).count(),
+            proxy.metrics.client_connections.get(),
+        ));
+    }
+    if wanted("keyspace") {
+        text.push_str(&crate::fanout::keyspace(&proxy, lane).await);
+    }
+    let text = text.trim_end_matches("\r\n");
     let mut r = ReplyBuf::new(Proto::Resp2);
-    r.bulk(text.as_bytes());
+    if text.is_empty() {
+        r.bulk(b"");
+    } else {
+        r.bulk(format!("{text}\r\n").as_bytes());
+    }
     r.buf.freeze()
 }
