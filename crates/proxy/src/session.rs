@@ -12,6 +12,7 @@
 //! stay in order there too.
 
 mod local;
+mod resp3;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +37,8 @@ pub struct Client {
     pub id: u64,
     pub name: Option<Bytes>,
     pub authenticated: bool,
+    /// Said HELLO 3: replies are translated from the nodes' RESP2.
+    pub resp3: bool,
     /// QUIT: close once the queued replies are written.
     pub closing: bool,
 }
@@ -53,7 +56,8 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
     let limits = slotway_resp::Limits { max_bulk_len: config.limits.max_bulk_len, ..Default::default() };
     let mut decoder = RequestDecoder::new(limits);
     let max_pipeline = config.limits.max_pipeline.max(1);
-    let mut client = Client { id, name: None, authenticated: config.client_password.is_none(), closing: false };
+    let mut client =
+        Client { id, name: None, authenticated: config.client_password.is_none(), resp3: false, closing: false };
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
@@ -115,7 +119,10 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     let started = tokio::time::Instant::now();
     let latency = proxy.metrics.latency.with_label_values(&[spec.name]);
     if let Route::Local(l) = route {
-        let reply = local::answer(proxy, client, l, spec, &req.args);
+        let mut reply = local::answer(proxy, client, l, spec, &req.args);
+        if client.resp3 && l != router::Local::Hello {
+            reply = resp3::translate(resp3::Shape::Plain, reply);
+        }
         latency.observe(started.elapsed().as_secs_f64());
         return ready(reply);
     }
@@ -162,6 +169,7 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     };
     let deadline = Duration::from_millis(proxy.config.load().timeouts.request_ms.max(1));
     let p = proxy.clone();
+    let shape = client.resp3.then(|| resp3::shape(spec.name, &req.args));
     let args = req.args;
     // One allocation per forwarded request: the whole request's future.
     Pending::Running(Box::pin(async move {
@@ -190,7 +198,10 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
             }
         };
         latency.observe(started.elapsed().as_secs_f64());
-        reply
+        match shape {
+            Some(shape) => resp3::translate(shape, reply),
+            None => reply,
+        }
     }))
 }
 

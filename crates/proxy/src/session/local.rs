@@ -93,6 +93,7 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
         Local::Hello => return hello(proxy, client, args),
         Local::Reset => {
             client.name = None;
+            client.resp3 = false;
             client.authenticated = config.client_password.is_none();
             r.simple(b"RESET");
         }
@@ -178,7 +179,7 @@ fn hello(proxy: &Arc<Proxy>, client: &mut Client, args: &[Bytes]) -> Bytes {
     if let Some(v) = args.get(1) {
         match std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()) {
             Some(2) => {}
-            Some(3) => return err("NOPROTO unsupported protocol version: slotway speaks RESP2 to clients"),
+            Some(3) => {}
             Some(_) => return err("NOPROTO unsupported protocol version"),
             None => return err("ERR Protocol version is not an integer or out of range"),
         }
@@ -210,14 +211,17 @@ fn hello(proxy: &Arc<Proxy>, client: &mut Client, args: &[Bytes]) -> Bytes {
     if name.is_some() {
         client.name = name;
     }
-    let mut r = ReplyBuf::new(Proto::Resp2);
-    r.array(14);
+    if let Some(v) = args.get(1) {
+        client.resp3 = &v[..] == b"3";
+    }
+    let mut r = ReplyBuf::new(if client.resp3 { Proto::Resp3 } else { Proto::Resp2 });
+    r.map(7);
     r.bulk(b"server");
     r.bulk(b"redis");
     r.bulk(b"version");
     r.bulk(b"7.0.15");
     r.bulk(b"proto");
-    r.int(2);
+    r.int(if client.resp3 { 3 } else { 2 });
     r.bulk(b"id");
     r.int(client.id as i64);
     r.bulk(b"mode");
