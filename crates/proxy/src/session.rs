@@ -39,6 +39,9 @@ pub struct Client {
     pub authenticated: bool,
     /// Said HELLO 3: replies are translated from the nodes' RESP2.
     pub resp3: bool,
+    /// The address the client reached the proxy at: what CLUSTER SLOTS
+    /// presents (a wildcard listen address would mean nothing to it).
+    pub local_addr: String,
     /// QUIT: close once the queued replies are written.
     pub closing: bool,
 }
@@ -50,14 +53,21 @@ pub async fn refuse(mut stream: TcpStream) {
 
 pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
     let _ = stream.set_nodelay(true);
+    let local_addr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
     proxy.metrics.client_connections.inc();
     let (mut rd, mut wr) = stream.into_split();
     let config = proxy.config.load_full();
     let limits = slotway_resp::Limits { max_bulk_len: config.limits.max_bulk_len, ..Default::default() };
     let mut decoder = RequestDecoder::new(limits);
     let max_pipeline = config.limits.max_pipeline.max(1);
-    let mut client =
-        Client { id, name: None, authenticated: config.client_password.is_none(), resp3: false, closing: false };
+    let mut client = Client {
+        id,
+        name: None,
+        authenticated: config.client_password.is_none(),
+        resp3: false,
+        local_addr,
+        closing: false,
+    };
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();

@@ -112,7 +112,7 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
         Local::ClusterKeyslot => r.int(slotway_slots::key_slot(&args[2]) as i64),
         Local::ClusterMyId => r.bulk(node_id(&config.listen).as_bytes()),
         Local::ClusterSlots => {
-            let (host, port) = host_port(&config.listen);
+            let (host, port) = host_port(&client.local_addr);
             r.array(1);
             r.array(3);
             r.int(0);
@@ -124,7 +124,7 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
             r.array(0);
         }
         Local::ClusterShards => {
-            let (host, port) = host_port(&config.listen);
+            let (host, port) = host_port(&client.local_addr);
             r.array(1);
             r.array(4);
             r.bulk(b"slots");
@@ -151,7 +151,7 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
             }
         }
         Local::ClusterNodes => {
-            let (host, port) = host_port(&config.listen);
+            let (host, port) = host_port(&client.local_addr);
             let line = format!(
                 "{} {host}:{port}@{} myself,master - 0 0 1 connected 0-16383\n",
                 node_id(&config.listen),
