@@ -93,6 +93,9 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
             break;
         }
         let reading = pending.len() < max_pipeline && !client.closing && !eof;
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(16 * 1024);
+        }
         tokio::select! {
             Some(reply) = pending.next(), if !pending.is_empty() => {
                 out.extend_from_slice(&reply);

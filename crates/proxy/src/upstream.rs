@@ -196,6 +196,11 @@ impl Link {
             if !open && fifo.is_empty() {
                 return false;
             }
+            // Read in large chunks: a pipelined burst of replies is split
+            // off this buffer without copying.
+            if rbuf.capacity() - rbuf.len() < 4096 {
+                rbuf.reserve(16 * 1024);
+            }
             tokio::select! {
                 job = rx.recv(), if open => {
                     let Some(job) = job else { open = false; continue };

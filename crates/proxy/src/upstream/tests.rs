@@ -239,3 +239,24 @@ async fn a_burst_of_triggers_is_one_refresh() {
     p.shutdown.cancel();
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_on_the_refreshed_table() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = l.local_addr().unwrap().to_string();
+    drop(l);
+    let live = fake_node(|_| Some((b"+OK\r\n".to_vec(), 0))).await;
+    let p = proxy_with(&[&dead], None);
+    let swap = {
+        let p = p.clone();
+        let live = live.addr.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            // What the refresh task would publish after the failover.
+            p.topology.store(Arc::new(p.topology.load().with_slot_moved(1, &live)));
+        }
+    };
+    let (reply, _) = tokio::join!(execute(&p, Target::Slot(1), cmd(&["SET", "k", "v"]), true, 0), swap);
+    assert_eq!(&reply[..], b"+OK\r\n");
+    assert_eq!(&live.received.lock()[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+}
