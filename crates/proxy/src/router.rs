@@ -172,7 +172,7 @@ impl Route {
         match self {
             Route::Local(_) => "answered locally".into(),
             Route::ByKey => "routed by key (one slot, else CROSSSLOT)".into(),
-            Route::AnyMaster => "any master".into(),
+            Route::AnyMaster => "any master (no keys)".into(),
             Route::Split(_, m) => format!("split by slot, merged: {}", m.describe()),
             Route::AllMasters(m) => format!("fanned out to every master, merged: {}", m.describe()),
             Route::Scan => "fanned out: masters walked in turn by the cursor".into(),
@@ -205,7 +205,12 @@ pub fn command_table_markdown() -> String {
          | Command | Route |\n|---|---|\n",
     );
     for spec in commands::all() {
-        out.push_str(&format!("| `{}` | {} |\n", spec.full_name(), classify(spec).describe()));
+        let route = if spec.subcommands.is_empty() {
+            classify(spec).describe()
+        } else {
+            "by subcommand (a missing or unknown one gets the node's error)".into()
+        };
+        out.push_str(&format!("| `{}` | {} |\n", spec.full_name(), route));
         for sub in spec.subcommands {
             out.push_str(&format!("| `{}` | {} |\n", sub.full_name(), classify(sub).describe()));
         }
