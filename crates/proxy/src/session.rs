@@ -146,6 +146,15 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
             spec.full_name().to_uppercase()
         )));
     }
+    let route = match route {
+        Route::ByKeyUnlessBlock if req.args.iter().skip(1).any(|a| a.eq_ignore_ascii_case(b"BLOCK")) => {
+            proxy.metrics.errors.with_label_values(&["unsupported"]).inc();
+            let name = spec.full_name().to_uppercase();
+            return ready(Bytes::from(format!("-ERR slotway does not support {name} BLOCK: {}\r\n", router::BLOCKING)));
+        }
+        Route::ByKeyUnlessBlock => Route::ByKey,
+        r => r,
+    };
     let raw = if req.inline { fanout::encode_command(&req.args) } else { req.raw };
     let lane = client.id as usize;
     let is_write = spec.is_write();
