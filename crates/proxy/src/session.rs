@@ -12,6 +12,7 @@
 //! stay in order there too.
 
 mod local;
+mod resp3;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,13 +32,16 @@ use crate::redirect::{errors, execute, Target};
 use crate::router::{self, Route};
 use crate::state::Proxy;
 
-type Pending = Pin<Box<dyn Future<Output = Bytes> + Send>>;
-
 /// What the proxy remembers about a client.
 pub struct Client {
     pub id: u64,
     pub name: Option<Bytes>,
     pub authenticated: bool,
+    /// Said HELLO 3: replies are translated from the nodes' RESP2.
+    pub resp3: bool,
+    /// The address the client reached the proxy at: what CLUSTER SLOTS
+    /// presents (a wildcard listen address would mean nothing to it).
+    pub local_addr: String,
     /// QUIT: close once the queued replies are written.
     pub closing: bool,
 }
@@ -49,13 +53,21 @@ pub async fn refuse(mut stream: TcpStream) {
 
 pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
     let _ = stream.set_nodelay(true);
+    let local_addr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
     proxy.metrics.client_connections.inc();
     let (mut rd, mut wr) = stream.into_split();
     let config = proxy.config.load_full();
     let limits = slotway_resp::Limits { max_bulk_len: config.limits.max_bulk_len, ..Default::default() };
     let mut decoder = RequestDecoder::new(limits);
     let max_pipeline = config.limits.max_pipeline.max(1);
-    let mut client = Client { id, name: None, authenticated: config.client_password.is_none(), closing: false };
+    let mut client = Client {
+        id,
+        name: None,
+        authenticated: config.client_password.is_none(),
+        resp3: false,
+        local_addr,
+        closing: false,
+    };
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
@@ -72,7 +84,7 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
                 Ok(None) => break,
                 Err(e) => {
                     let msg = Bytes::from(format!("-ERR Protocol error: {e}\r\n"));
-                    pending.push_back(Box::pin(std::future::ready(msg)));
+                    pending.push_back(ready(msg));
                     client.closing = true;
                 }
             }
@@ -81,6 +93,9 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
             break;
         }
         let reading = pending.len() < max_pipeline && !client.closing && !eof;
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(16 * 1024);
+        }
         tokio::select! {
             Some(reply) = pending.next(), if !pending.is_empty() => {
                 out.extend_from_slice(&reply);
@@ -117,7 +132,10 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     let started = tokio::time::Instant::now();
     let latency = proxy.metrics.latency.with_label_values(&[spec.name]);
     if let Route::Local(l) = route {
-        let reply = local::answer(proxy, client, l, spec, &req.args);
+        let mut reply = local::answer(proxy, client, l, spec, &req.args);
+        if client.resp3 && l != router::Local::Hello {
+            reply = resp3::translate(resp3::Shape::Plain, reply);
+        }
         latency.observe(started.elapsed().as_secs_f64());
         return ready(reply);
     }
@@ -128,33 +146,35 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
             spec.full_name().to_uppercase()
         )));
     }
+    let route = match route {
+        Route::ByKeyUnlessBlock if req.args.iter().skip(1).any(|a| a.eq_ignore_ascii_case(b"BLOCK")) => {
+            proxy.metrics.errors.with_label_values(&["unsupported"]).inc();
+            let name = spec.full_name().to_uppercase();
+            return ready(Bytes::from(format!("-ERR slotway does not support {name} BLOCK: {}\r\n", router::BLOCKING)));
+        }
+        Route::ByKeyUnlessBlock => Route::ByKey,
+        r => r,
+    };
     let raw = if req.inline { fanout::encode_command(&req.args) } else { req.raw };
     let lane = client.id as usize;
     let is_write = spec.is_write();
-    let p = proxy.clone();
     // An odd MSET would split into parts that look valid.
     let malformed = matches!(route, Route::Split(router::Shape::KeyValuePairs, _)) && req.args.len() & 1 == 0;
-    let fut: Pending = if !spec.arity_ok(req.args.len()) || malformed {
+    let work = if !spec.arity_ok(req.args.len()) || malformed {
         // The node answers with Redis's exact arity error.
-        Box::pin(async move { execute(&p, Target::AnyMaster(lane), raw, is_write, lane).await })
+        Work::One(Target::AnyMaster(lane))
     } else {
         match route {
             Route::ByKey | Route::Split(..) => match spec.keys(&req.args) {
-                Err(_) => Box::pin(async move { execute(&p, Target::AnyMaster(lane), raw, is_write, lane).await }),
+                Err(_) => Work::One(Target::AnyMaster(lane)),
                 Ok(keys) => {
                     let mut slots = keys.iter().map(|&k| slotway_slots::key_slot(&req.args[k]));
                     let first = slots.next();
                     let one_slot = first.is_none_or(|f| slots.all(|s| s == f));
                     match (route, first) {
-                        (_, Some(slot)) if one_slot => {
-                            Box::pin(async move { execute(&p, Target::Slot(slot), raw, is_write, lane).await })
-                        }
-                        (_, None) => Box::pin(async move {
-                            execute(&p, Target::AnyMaster(rand::random()), raw, is_write, lane).await
-                        }),
-                        (Route::Split(shape, merge), _) => {
-                            Box::pin(fanout::split(p, req.args, keys, shape, merge, is_write, lane))
-                        }
+                        (_, Some(slot)) if one_slot => Work::One(Target::Slot(slot)),
+                        (_, None) => Work::One(Target::AnyMaster(rand::random())),
+                        (Route::Split(shape, merge), _) => Work::Split(keys, shape, merge),
                         _ => {
                             proxy.metrics.errors.with_label_values(&["crossslot"]).inc();
                             return ready(Bytes::from_static(errors::CROSSSLOT.as_bytes()));
@@ -162,16 +182,31 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
                     }
                 }
             },
-            Route::AllMasters(merge) => Box::pin(fanout::all_masters(p, raw, merge, is_write, lane)),
-            Route::Scan => Box::pin(fanout::scan(p, req.args, lane)),
-            Route::RandomKey => Box::pin(fanout::random_key(p, raw, lane)),
-            Route::Info => Box::pin(local::info(p, req.args, lane)),
-            _ => Box::pin(async move { execute(&p, Target::AnyMaster(rand::random()), raw, is_write, lane).await }),
+            Route::AllMasters(merge) => Work::All(merge),
+            Route::Scan => Work::Scan,
+            Route::RandomKey => Work::RandomKey,
+            Route::Info => Work::Info,
+            _ => Work::One(Target::AnyMaster(rand::random())),
         }
     };
     let deadline = Duration::from_millis(proxy.config.load().timeouts.request_ms.max(1));
     let p = proxy.clone();
-    Box::pin(async move {
+    let shape = client.resp3.then(|| resp3::shape(spec.name, &req.args));
+    let args = req.args;
+    // One allocation per forwarded request: the whole request's future.
+    Pending::Running(Box::pin(async move {
+        let fut = async {
+            match work {
+                Work::One(target) => execute(&p, target, raw, is_write, lane).await,
+                Work::Split(keys, shape, merge) => {
+                    fanout::split(p.clone(), args, keys, shape, merge, is_write, lane).await
+                }
+                Work::All(merge) => fanout::all_masters(p.clone(), raw, merge, is_write, lane).await,
+                Work::Scan => fanout::scan(p.clone(), args, lane).await,
+                Work::RandomKey => fanout::random_key(p.clone(), raw, lane).await,
+                Work::Info => local::info(p.clone(), args, lane).await,
+            }
+        };
         let reply = match tokio::time::timeout(deadline, fut).await {
             Ok(reply) => {
                 if reply.first() == Some(&b'-') {
@@ -185,12 +220,43 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
             }
         };
         latency.observe(started.elapsed().as_secs_f64());
-        reply
-    })
+        match shape {
+            Some(shape) => resp3::translate(shape, reply),
+            None => reply,
+        }
+    }))
+}
+
+/// What a forwarded request does, decided before its future is built.
+enum Work {
+    One(Target),
+    Split(Vec<usize>, router::Shape, router::Merge),
+    All(router::Merge),
+    Scan,
+    RandomKey,
+    Info,
+}
+
+/// A reply in the ordered queue: already known (local answers cost no
+/// allocation) or still being fetched.
+pub enum Pending {
+    Ready(Option<Bytes>),
+    Running(Pin<Box<dyn Future<Output = Bytes> + Send>>),
+}
+
+impl Future for Pending {
+    type Output = Bytes;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Bytes> {
+        match self.get_mut() {
+            Pending::Ready(b) => std::task::Poll::Ready(b.take().unwrap_or_default()),
+            Pending::Running(f) => f.as_mut().poll(cx),
+        }
+    }
 }
 
 fn ready(b: Bytes) -> Pending {
-    Box::pin(std::future::ready(b))
+    Pending::Ready(Some(b))
 }
 
 #[cfg(test)]

@@ -92,3 +92,46 @@ async fn local_answers_and_refusals() {
     assert_eq!(String::from_utf8_lossy(&out), want);
     assert!(n0.received.lock().is_empty());
 }
+
+#[tokio::test]
+async fn run_serves_caps_clients_and_returns_after_shutdown() {
+    let n0 = echo_node().await;
+    let p = proxy_with(&[&n0.addr], None);
+    let mut c = (**p.config.load()).clone();
+    c.limits.max_clients = 1;
+    p.apply_config(c);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(p.clone().run(l));
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first.write_all(b"PING\r\n").await.unwrap();
+    let mut buf = [0u8; 7];
+    first.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"+PONG\r\n");
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    let mut refused = Vec::new();
+    second.read_to_end(&mut refused).await.unwrap();
+    assert_eq!(&refused[..], b"-ERR max number of clients reached\r\n");
+    p.shutdown.cancel();
+    // The open session stops reading and closes; run returns once it has.
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), server).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn hello_3_switches_the_client_to_resp3() {
+    let n0 = echo_node().await;
+    let p = proxy_with(&[&n0.addr], None);
+    let input = b"HELLO 3\r\nCLIENT GETNAME\r\nHELLO 2\r\nCLIENT GETNAME\r\n";
+    let hello = |v: u8| {
+        format!(
+            "{}\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:{v}\r\n$2\r\nid\r\n:7\r\n\
+             $4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n",
+            if v == 3 { "%7" } else { "*14" }
+        )
+    };
+    let want = format!("{}_\r\n{}$-1\r\n", hello(3), hello(2));
+    let out = talk(p, input, want.len()).await;
+    assert_eq!(String::from_utf8_lossy(&out), want);
+}
