@@ -133,12 +133,31 @@ impl Proxy {
     }
 
     async fn refresh_loop(self: Arc<Self>) {
+        let mut failures: u32 = 0;
         loop {
-            let ok = self.refresh_now().await.is_ok();
+            let result = self.refresh_now().await;
             let last = tokio::time::Instant::now();
-            if !ok {
-                // Not discovered yet: try again soon rather than at the period.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Err(e) = result {
+                failures += 1;
+                // Say it when it starts and now and then while it lasts,
+                // not on every retry.
+                if failures == 1 || failures % 50 == 0 {
+                    tracing::warn!(failures, "topology refresh failed: {e}");
+                } else {
+                    tracing::debug!(failures, "topology refresh failed: {e}");
+                }
+                // Try again soon rather than at the period, backing off to
+                // two seconds while nothing answers.
+                let delay = 100u64.saturating_mul(1 << failures.min(5)).min(2000);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                    _ = self.shutdown.cancelled() => return,
+                }
+                continue;
+            }
+            if failures > 0 {
+                tracing::info!(failures, "topology refresh recovered");
+                failures = 0;
             }
             let cfg = self.config.load_full();
             let period = Duration::from_millis(cfg.topology.interval_ms.max(1));
@@ -184,7 +203,6 @@ impl Proxy {
                 Err(e) => last_err = e,
             }
         }
-        tracing::warn!("topology refresh failed: {last_err}");
         Err(last_err)
     }
 

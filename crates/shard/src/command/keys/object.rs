@@ -56,7 +56,9 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if lfu {
             // Access frequency counters come with LFU eviction; until then
             // say so rather than invent a number.
-            return Err(CmdError::err("ERR OBJECT FREQ is not tracked yet by slotway-shard (LFU eviction is not built)"));
+            return Err(CmdError::err(
+                "ERR OBJECT FREQ is not tracked yet by slotway-shard (LFU eviction is not built)",
+            ));
         }
         return Err(CmdError::err(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
