@@ -69,14 +69,14 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.max(1))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 }
 
@@ -287,7 +287,8 @@ fn scan_visits_every_key_once(fx: &Fixture) {
             break;
         }
     }
-    let twice: Vec<String> = seen.iter().filter(|(_, &n)| n > 1).take(5).map(|(k, n)| format!("{} x{n}", text(k))).collect();
+    let twice: Vec<String> =
+        seen.iter().filter(|(_, &n)| n > 1).take(5).map(|(k, n)| format!("{} x{n}", text(k))).collect();
     assert!(twice.is_empty(), "keys returned more than once: {twice:?}");
     let missing: Vec<String> =
         (0..10_000).map(|i| format!("scan:{i}")).filter(|k| !seen.contains_key(k.as_bytes())).take(5).collect();

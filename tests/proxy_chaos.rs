@@ -47,7 +47,13 @@ fn preload(c: &mut RawClient, keys: &[String]) -> HashMap<String, KeyState> {
 
 /// Half SETs of fresh values, half GETs, over `keys`, in batches of
 /// [`WINDOW`], until `stop` (bounded by `max` and a batch count too).
-fn run_load(port: u16, keys: &[String], model: HashMap<String, KeyState>, stop: &AtomicBool, max: Duration) -> LoadReport {
+fn run_load(
+    port: u16,
+    keys: &[String],
+    model: HashMap<String, KeyState>,
+    stop: &AtomicBool,
+    max: Duration,
+) -> LoadReport {
     let mut report = LoadReport { model, ..LoadReport::default() };
     let mut rng = Rng::new(0xc1a5);
     let next = AtomicU64::new(1);
@@ -166,10 +172,25 @@ fn reshard_under_load() {
     eprintln!("reshard of 2000 slots took {took:?}; {} batches of {WINDOW} ran meanwhile", report.batches);
     wait_until!(Duration::from_secs(10), fx.cluster.slot_count(from, to) == before + 2000);
     assert!(report.batches >= 10, "the load barely ran ({} batches)", report.batches);
-    assert!(report.errors.is_empty(), "{} error replies during the reshard: {:?}", report.errors.len(), &report.errors[..report.errors.len().min(10)]);
-    assert!(report.stale_reads.is_empty(), "{} stale reads: {:?}", report.stale_reads.len(), &report.stale_reads[..report.stale_reads.len().min(10)]);
+    assert!(
+        report.errors.is_empty(),
+        "{} error replies during the reshard: {:?}",
+        report.errors.len(),
+        &report.errors[..report.errors.len().min(10)]
+    );
+    assert!(
+        report.stale_reads.is_empty(),
+        "{} stale reads: {:?}",
+        report.stale_reads.len(),
+        &report.stale_reads[..report.stale_reads.len().min(10)]
+    );
     let wrong = verify(fx.proxy.port, &report.model);
-    assert!(wrong.is_empty(), "{} acknowledged writes not readable afterwards: {:?}", wrong.len(), &wrong[..wrong.len().min(10)]);
+    assert!(
+        wrong.is_empty(),
+        "{} acknowledged writes not readable afterwards: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
 }
 
 #[test]
@@ -225,13 +246,20 @@ fn master_kill_failover() {
     assert!(fx.proxy.running() && fx.proxy.pid() == pid_before, "slotway must survive without a restart");
     let not_writes: Vec<&(String, String)> = report.errors.iter().filter(|(c, _)| !c.starts_with("SET ")).collect();
     assert!(not_writes.is_empty(), "errors on reads (a read can be retried safely): {not_writes:?}");
-    assert!(report.errors.len() <= WINDOW, "{} errors, more than the {WINDOW} requests in flight at the kill", report.errors.len());
+    assert!(
+        report.errors.len() <= WINDOW,
+        "{} errors, more than the {WINDOW} requests in flight at the kill",
+        report.errors.len()
+    );
     let unclear: Vec<&(String, String)> = report
         .errors
         .iter()
         .filter(|(_, e)| {
             let e = e.to_ascii_lowercase();
-            !(e.contains("outcome unknown") || e.contains("unknown outcome") || e.contains("timeout") || e.contains("timed out"))
+            !(e.contains("outcome unknown")
+                || e.contains("unknown outcome")
+                || e.contains("timeout")
+                || e.contains("timed out"))
         })
         .collect();
     assert!(unclear.is_empty(), "errors that do not say the outcome is unknown: {unclear:?}");

@@ -91,8 +91,15 @@ impl Metrics {
                 IntGauge::new("slotway_client_connections", "Open client connections.").expect("valid metric"),
             ),
             backend_connections: gauge_vec("slotway_backend_connections", "Open connections per node.", &["node"]),
-            inflight: gauge_vec("slotway_inflight_requests", "Requests sent and not yet answered, per node.", &["node"]),
-            bytes_in: reg(&r, IntCounter::new("slotway_client_bytes_in_total", "Bytes read from clients.").expect("valid metric")),
+            inflight: gauge_vec(
+                "slotway_inflight_requests",
+                "Requests sent and not yet answered, per node.",
+                &["node"],
+            ),
+            bytes_in: reg(
+                &r,
+                IntCounter::new("slotway_client_bytes_in_total", "Bytes read from clients.").expect("valid metric"),
+            ),
             bytes_out: reg(
                 &r,
                 IntCounter::new("slotway_client_bytes_out_total", "Bytes written to clients.").expect("valid metric"),

@@ -137,12 +137,17 @@ impl RedisCluster {
     /// `CLUSTER NODES` as seen by `port`.
     pub fn cluster_nodes(&self, port: u16) -> String {
         let reply = self.client(port).cmd(&["CLUSTER", "NODES"]).expect("CLUSTER NODES");
-        crate::Reply::parse(&reply).and_then(|r| r.bulk().map(|b| String::from_utf8_lossy(b).into_owned())).unwrap_or_default()
+        crate::Reply::parse(&reply)
+            .and_then(|r| r.bulk().map(|b| String::from_utf8_lossy(b).into_owned()))
+            .unwrap_or_default()
     }
 
     /// Port of the master serving `slot`, as `via` sees it.
     pub fn slot_owner(&self, via: u16, slot: u16) -> Option<u16> {
-        parse_nodes(&self.cluster_nodes(via)).into_iter().find(|n| n.master && n.slots.iter().any(|&(a, b)| a <= slot && slot <= b)).map(|n| n.port)
+        parse_nodes(&self.cluster_nodes(via))
+            .into_iter()
+            .find(|n| n.master && n.slots.iter().any(|&(a, b)| a <= slot && slot <= b))
+            .map(|n| n.port)
     }
 
     /// How many slots the master on `port` serves, as `via` sees it.
@@ -157,7 +162,14 @@ impl RedisCluster {
 
     /// Sum of DBSIZE over the masters.
     pub fn dbsize(&self) -> i64 {
-        self.masters().iter().map(|&p| crate::Reply::parse(&self.client(p).cmd(&["DBSIZE"]).expect("DBSIZE")).and_then(|r| r.int()).unwrap_or(0)).sum()
+        self.masters()
+            .iter()
+            .map(|&p| {
+                crate::Reply::parse(&self.client(p).cmd(&["DBSIZE"]).expect("DBSIZE"))
+                    .and_then(|r| r.int())
+                    .unwrap_or(0)
+            })
+            .sum()
     }
 
     /// FLUSHALL on every master, then waits for the replicas to follow.

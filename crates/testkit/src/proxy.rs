@@ -24,8 +24,11 @@ impl Proxy {
     /// Starts `slotway --listen 127.0.0.1:<free> --seeds 127.0.0.1:<seed>,...
     /// --metrics-listen 127.0.0.1:<free> <extra...>` and waits until it
     /// answers PING. Its stderr goes to a scratch file shown by [`Proxy::log`].
+    /// `SLOTWAY_PROXY_BIN` runs another binary instead (a release build, or
+    /// a stand-in when checking the tests themselves).
     pub fn start(seeds: &[u16], extra: &[&str]) -> Proxy {
-        Proxy::start_bin(workspace_bin("slotway"), seeds, extra)
+        let bin = std::env::var_os("SLOTWAY_PROXY_BIN").map(PathBuf::from).unwrap_or_else(|| workspace_bin("slotway"));
+        Proxy::start_bin(bin, seeds, extra)
     }
 
     pub fn start_bin(bin: PathBuf, seeds: &[u16], extra: &[&str]) -> Proxy {

@@ -130,7 +130,8 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for raw in [&b"+OK\r\n"[..], b"-ERR x\r\n", b":-3\r\n", b"$-1\r\n", b"$2\r\nab\r\n", b"*2\r\n$1\r\n0\r\n*1\r\n:1\r\n"]
+        for raw in
+            [&b"+OK\r\n"[..], b"-ERR x\r\n", b":-3\r\n", b"$-1\r\n", b"$2\r\nab\r\n", b"*2\r\n$1\r\n0\r\n*1\r\n:1\r\n"]
         {
             let r = Reply::parse(raw).expect("parses");
             assert_eq!(r.encode(), raw);
