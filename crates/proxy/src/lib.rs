@@ -18,7 +18,9 @@
 
 pub mod admin;
 pub mod config;
+pub mod fanout;
 pub mod metrics;
+pub mod redirect;
 pub mod router;
 pub mod session;
 pub mod state;

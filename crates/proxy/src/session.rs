@@ -1,1 +1,186 @@
-//! (being written)
+//! One client connection: decode requests, route each, and write the
+//! replies back strictly in request order.
+//!
+//! Every request becomes a future in an ordered queue (`FuturesOrdered`):
+//! all of them progress at once, but their replies leave in the order the
+//! requests came, even when they come from different nodes. The queue is
+//! bounded by `limits.max_pipeline`: while it is full the session stops
+//! reading, which pushes back on the client. Each future carries its own
+//! deadline (`timeouts.request_ms`); past it the client gets the timeout
+//! error in that request's place and later replies flow on. A client's
+//! requests to one node share one upstream connection (its lane), so they
+//! stay in order there too.
+
+mod local;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::FutureExt;
+use slotway_resp::{Request, RequestDecoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+
+use crate::fanout;
+use crate::redirect::{errors, execute, Target};
+use crate::router::{self, Route};
+use crate::state::Proxy;
+
+type Pending = Pin<Box<dyn Future<Output = Bytes> + Send>>;
+
+/// What the proxy remembers about a client.
+pub struct Client {
+    pub id: u64,
+    pub name: Option<Bytes>,
+    pub authenticated: bool,
+    /// QUIT: close once the queued replies are written.
+    pub closing: bool,
+}
+
+/// Tells a client over `limits.max_clients` why it is turned away.
+pub async fn refuse(mut stream: TcpStream) {
+    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+}
+
+pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
+    let _ = stream.set_nodelay(true);
+    proxy.metrics.client_connections.inc();
+    let (mut rd, mut wr) = stream.into_split();
+    let config = proxy.config.load_full();
+    let limits = slotway_resp::Limits { max_bulk_len: config.limits.max_bulk_len, ..Default::default() };
+    let mut decoder = RequestDecoder::new(limits);
+    let max_pipeline = config.limits.max_pipeline.max(1);
+    let mut client = Client { id, name: None, authenticated: config.client_password.is_none(), closing: false };
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
+    let mut eof = false;
+    loop {
+        while pending.len() < max_pipeline && !client.closing {
+            match decoder.decode(&mut inbuf) {
+                Ok(Some(req)) => pending.push_back(dispatch(&proxy, &mut client, req)),
+                Ok(None) => break,
+                Err(e) => {
+                    let msg = Bytes::from(format!("-ERR {e}\r\n"));
+                    pending.push_back(Box::pin(std::future::ready(msg)));
+                    client.closing = true;
+                }
+            }
+        }
+        if (client.closing || eof) && pending.is_empty() {
+            break;
+        }
+        let reading = pending.len() < max_pipeline && !client.closing && !eof;
+        tokio::select! {
+            Some(reply) = pending.next(), if !pending.is_empty() => {
+                out.extend_from_slice(&reply);
+                while let Some(Some(reply)) = pending.next().now_or_never() {
+                    out.extend_from_slice(&reply);
+                }
+                if wr.write_all(&out).await.is_err() {
+                    break;
+                }
+                proxy.metrics.bytes_out.inc_by(out.len() as u64);
+                out.clear();
+            }
+            n = rd.read_buf(&mut inbuf), if reading => match n {
+                Ok(0) | Err(_) => eof = true,
+                Ok(n) => proxy.metrics.bytes_in.inc_by(n as u64),
+            },
+            _ = proxy.shutdown.cancelled(), if reading => client.closing = true,
+        }
+    }
+    proxy.metrics.client_connections.dec();
+}
+
+/// Turns one request into the future of its reply.
+fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
+    let Some((spec, route)) = router::route(&req.args) else {
+        proxy.metrics.errors.with_label_values(&["unknown_command"]).inc();
+        return ready(local::unknown_command(&req.args));
+    };
+    proxy.metrics.requests.with_label_values(&[spec.name]).inc();
+    if !client.authenticated && !matches!(spec.name, "auth" | "hello" | "quit") {
+        proxy.metrics.errors.with_label_values(&["noauth"]).inc();
+        return ready(Bytes::from_static(errors::NOAUTH.as_bytes()));
+    }
+    let started = tokio::time::Instant::now();
+    let latency = proxy.metrics.latency.with_label_values(&[spec.name]);
+    if let Route::Local(l) = route {
+        let reply = local::answer(proxy, client, l, spec, &req.args);
+        latency.observe(started.elapsed().as_secs_f64());
+        return ready(reply);
+    }
+    if let Route::Refused(why) = route {
+        proxy.metrics.errors.with_label_values(&["unsupported"]).inc();
+        return ready(Bytes::from(format!("-ERR slotway does not support {}: {why}\r\n", spec.full_name().to_uppercase())));
+    }
+    let raw = if req.inline { fanout::encode_command(&req.args) } else { req.raw };
+    let lane = client.id as usize;
+    let is_write = spec.is_write();
+    let p = proxy.clone();
+    let fut: Pending = if !spec.arity_ok(req.args.len()) {
+        // The node answers with Redis's exact arity error.
+        Box::pin(async move { execute(&p, Target::AnyMaster(lane), raw, is_write, lane).await })
+    } else {
+        match route {
+            Route::ByKey | Route::Split(..) => match spec.keys(&req.args) {
+                Err(_) => Box::pin(async move { execute(&p, Target::AnyMaster(lane), raw, is_write, lane).await }),
+                Ok(keys) => {
+                    let mut slots = keys.iter().map(|&k| slotway_slots::key_slot(&req.args[k]));
+                    let first = slots.next();
+                    let one_slot = first.map_or(true, |f| slots.all(|s| s == f));
+                    match (route, first) {
+                        (_, Some(slot)) if one_slot => {
+                            Box::pin(async move { execute(&p, Target::Slot(slot), raw, is_write, lane).await })
+                        }
+                        (_, None) => Box::pin(async move {
+                            execute(&p, Target::AnyMaster(rand::random()), raw, is_write, lane).await
+                        }),
+                        (Route::Split(shape, merge), _) => {
+                            Box::pin(fanout::split(p, req.args, keys, shape, merge, is_write, lane))
+                        }
+                        _ => {
+                            proxy.metrics.errors.with_label_values(&["crossslot"]).inc();
+                            return ready(Bytes::from_static(errors::CROSSSLOT.as_bytes()));
+                        }
+                    }
+                }
+            },
+            Route::AllMasters(merge) => Box::pin(fanout::all_masters(p, raw, merge, is_write, lane)),
+            Route::Scan => Box::pin(fanout::scan(p, req.args, lane)),
+            Route::RandomKey => Box::pin(fanout::random_key(p, raw, lane)),
+            Route::Info => Box::pin(local::info(p, req.args, lane)),
+            _ => Box::pin(async move { execute(&p, Target::AnyMaster(rand::random()), raw, is_write, lane).await }),
+        }
+    };
+    let deadline = Duration::from_millis(proxy.config.load().timeouts.request_ms.max(1));
+    let p = proxy.clone();
+    Box::pin(async move {
+        let reply = match tokio::time::timeout(deadline, fut).await {
+            Ok(reply) => reply,
+            Err(_) => {
+                p.metrics.errors.with_label_values(&["timeout"]).inc();
+                Bytes::from_static(errors::TIMEOUT.as_bytes())
+            }
+        };
+        if reply.first() == Some(&b'-') {
+            p.metrics.errors.with_label_values(&["upstream"]).inc();
+        }
+        latency.observe(started.elapsed().as_secs_f64());
+        reply
+    })
+}
+
+fn ready(b: Bytes) -> Pending {
+    Box::pin(std::future::ready(b))
+}
+
+#[cfg(test)]
+#[path = "session/tests.rs"]
+mod tests;

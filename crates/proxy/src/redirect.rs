@@ -1,0 +1,200 @@
+//! Sending one request to the node that owns its slot, following the
+//! cluster's redirections so the client never sees them.
+//!
+//! The decision after each attempt is a function of what came back
+//! ([`Outcome`]): a normal reply ends the request; MOVED patches the slot
+//! table, triggers a refresh and resends to the new owner; ASK resends to
+//! the target behind `ASKING` without touching the table; TRYAGAIN and
+//! CLUSTERDOWN are retried with backoff until `timeouts.retry_ms`; a lost
+//! connection is retried when the request was never written, or when it
+//! was written but cannot modify data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use crate::state::Proxy;
+use crate::upstream::UpstreamError;
+
+/// Every error text the proxy itself produces, in one place.
+pub mod errors {
+    pub const TIMEOUT: &str = "-ERR slotway request timeout\r\n";
+    pub const UNKNOWN_OUTCOME: &str = "-ERR upstream connection lost; the outcome of this write is unknown\r\n";
+    pub const NOT_SERVED: &str = "-CLUSTERDOWN Hash slot not served\r\n";
+    pub const CROSSSLOT: &str = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+    pub const NOAUTH: &str = "-NOAUTH Authentication required.\r\n";
+    pub const TOO_MANY_REDIRECTS: &str = "-ERR slotway: too many redirections\r\n";
+}
+
+/// Redirections followed before giving up (a slot bouncing between nodes).
+const MAX_REDIRECTS: usize = 5;
+
+/// What one attempt's reply means for the request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    Done,
+    Moved { slot: u16, addr: &'a str },
+    Ask { addr: &'a str },
+    /// TRYAGAIN, CLUSTERDOWN: the cluster is busy; wait and retry.
+    Busy(&'static str),
+}
+
+/// Reads an error reply's redirection, if any. Malformed MOVED/ASK
+/// replies are passed to the client as they are.
+pub fn outcome(reply: &[u8]) -> Outcome<'_> {
+    if reply.first() != Some(&b'-') {
+        return Outcome::Done;
+    }
+    let line = reply.strip_suffix(b"\r\n").unwrap_or(reply);
+    let Ok(line) = std::str::from_utf8(&line[1..]) else { return Outcome::Done };
+    let mut words = line.split(' ');
+    match words.next() {
+        Some("MOVED") => {
+            let (Some(slot), Some(addr), None) = (words.next(), words.next(), words.next()) else {
+                return Outcome::Done;
+            };
+            match slot.parse::<u16>() {
+                Ok(slot) if slot < slotway_slots::SLOTS && addr.contains(':') => Outcome::Moved { slot, addr },
+                _ => Outcome::Done,
+            }
+        }
+        Some("ASK") => {
+            let (Some(slot), Some(addr), None) = (words.next(), words.next(), words.next()) else {
+                return Outcome::Done;
+            };
+            if slot.parse::<u16>().is_ok_and(|s| s < slotway_slots::SLOTS) && addr.contains(':') {
+                Outcome::Ask { addr }
+            } else {
+                Outcome::Done
+            }
+        }
+        Some("TRYAGAIN") => Outcome::Busy("tryagain"),
+        Some("CLUSTERDOWN") => Outcome::Busy("clusterdown"),
+        _ => Outcome::Done,
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// The master of this slot.
+    Slot(u16),
+    /// Any master (keyless commands); `n` picks which, modulo their count.
+    AnyMaster(usize),
+    /// The n-th master in shard order (fan-out, SCAN).
+    Master(usize),
+}
+
+/// Sends `bytes` and returns the reply the client should see.
+pub async fn execute(proxy: &Arc<Proxy>, target: Target, bytes: Bytes, is_write: bool, lane: usize) -> Bytes {
+    let config = proxy.config.load_full();
+    let retry_until = Instant::now() + Duration::from_millis(config.timeouts.retry_ms);
+    let mut backoff = Duration::from_millis(10);
+    let mut redirect: Option<(String, bool)> = None;
+    let mut redirects = 0;
+    loop {
+        let addr = match &redirect {
+            Some((addr, _)) => addr.clone(),
+            None => {
+                let topo = proxy.topology.load();
+                let addr = match target {
+                    Target::Slot(slot) => topo.master_addr(slot).map(str::to_string),
+                    Target::AnyMaster(n) | Target::Master(n) => {
+                        let count = topo.shards.len();
+                        let n = if matches!(target, Target::AnyMaster(_)) && count > 0 { n % count } else { n };
+                        topo.shards.get(n).and_then(|s| topo.nodes.get(s.master)).map(|n| n.addr.clone())
+                    }
+                };
+                match addr {
+                    Some(a) => a,
+                    None => {
+                        proxy.trigger_refresh();
+                        if Instant::now() + backoff < retry_until {
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_millis(200));
+                            continue;
+                        }
+                        return Bytes::from_static(errors::NOT_SERVED.as_bytes());
+                    }
+                }
+            }
+        };
+        let asking = redirect.as_ref().is_some_and(|r| r.1);
+        let reply = proxy.upstreams.send(&config, &proxy.metrics, &addr, lane, bytes.clone(), asking).await;
+        let retry_connection = match reply {
+            Ok(reply) => match outcome(&reply) {
+                Outcome::Done => return reply,
+                Outcome::Moved { slot, addr: to } => {
+                    proxy.metrics.redirections.with_label_values(&["moved", to]).inc();
+                    proxy.slot_moved(slot, to);
+                    redirects += 1;
+                    if redirects > MAX_REDIRECTS {
+                        return Bytes::from_static(errors::TOO_MANY_REDIRECTS.as_bytes());
+                    }
+                    redirect = Some((to.to_string(), false));
+                    proxy.metrics.retries.inc();
+                    continue;
+                }
+                Outcome::Ask { addr: to } => {
+                    proxy.metrics.redirections.with_label_values(&["ask", to]).inc();
+                    redirects += 1;
+                    if redirects > MAX_REDIRECTS {
+                        return Bytes::from_static(errors::TOO_MANY_REDIRECTS.as_bytes());
+                    }
+                    redirect = Some((to.to_string(), true));
+                    proxy.metrics.retries.inc();
+                    continue;
+                }
+                Outcome::Busy(kind) => {
+                    proxy.metrics.redirections.with_label_values(&[kind, &addr]).inc();
+                    if Instant::now() + backoff >= retry_until {
+                        return reply;
+                    }
+                    false
+                }
+            },
+            Err(UpstreamError::NotWritten(_)) => true,
+            Err(UpstreamError::Written(_)) if !is_write => true,
+            Err(UpstreamError::Written(_)) => {
+                proxy.metrics.errors.with_label_values(&["unknown_outcome"]).inc();
+                proxy.trigger_refresh();
+                return Bytes::from_static(errors::UNKNOWN_OUTCOME.as_bytes());
+            }
+        };
+        if retry_connection {
+            proxy.trigger_refresh();
+            if Instant::now() + backoff >= retry_until {
+                proxy.metrics.errors.with_label_values(&["upstream"]).inc();
+                return Bytes::from(format!("-ERR slotway: upstream {addr} unavailable\r\n"));
+            }
+        }
+        // Busy or connection trouble: ask the (maybe refreshed) table again.
+        redirect = None;
+        proxy.metrics.retries.inc();
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirections_are_read_from_error_replies() {
+        assert_eq!(outcome(b"-MOVED 3999 127.0.0.1:6381\r\n"), Outcome::Moved { slot: 3999, addr: "127.0.0.1:6381" });
+        assert_eq!(outcome(b"-ASK 3999 127.0.0.1:6381\r\n"), Outcome::Ask { addr: "127.0.0.1:6381" });
+        assert_eq!(outcome(b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n"), Outcome::Busy("tryagain"));
+        assert_eq!(outcome(b"-CLUSTERDOWN The cluster is down\r\n"), Outcome::Busy("clusterdown"));
+        assert_eq!(outcome(b"$5\r\nMOVED\r\n"), Outcome::Done);
+        assert_eq!(outcome(b"-ERR x\r\n"), Outcome::Done);
+        // Malformed redirections reach the client untouched.
+        assert_eq!(outcome(b"-MOVED 3999\r\n"), Outcome::Done);
+        assert_eq!(outcome(b"-MOVED 99999 1.2.3.4:5\r\n"), Outcome::Done);
+        assert_eq!(outcome(b"-MOVED x 1.2.3.4:5\r\n"), Outcome::Done);
+        assert_eq!(outcome(b"-ASK 1 nohost\r\n"), Outcome::Done);
+        assert_eq!(outcome(b"-MOVED 1 a:1 extra\r\n"), Outcome::Done);
+    }
+}
