@@ -65,7 +65,9 @@ fn array_of(elems: &[&[u8]]) -> Bytes {
 pub fn merge(policy: Merge, replies: &[Bytes]) -> Bytes {
     let first_err = replies.iter().find(|r| r.first() == Some(&b'-'));
     match policy {
-        Merge::OneOk => replies.iter().find(|r| r.first() != Some(&b'-')).or(replies.last()).cloned().unwrap_or_default(),
+        Merge::OneOk => {
+            replies.iter().find(|r| r.first() != Some(&b'-')).or(replies.last()).cloned().unwrap_or_default()
+        }
         _ if first_err.is_some() => first_err.cloned().unwrap_or_default(),
         Merge::AllOk => replies.first().cloned().unwrap_or_else(|| Bytes::from_static(b"+OK\r\n")),
         Merge::Sum => {
@@ -272,10 +274,15 @@ mod tests {
         assert_eq!(merge(Merge::Sum, &[b(":2\r\n"), b(":3\r\n")]), b(":5\r\n"));
         assert_eq!(merge(Merge::Sum, &[b(":2\r\n"), b("-ERR x\r\n")]), b("-ERR x\r\n"));
         assert_eq!(merge(Merge::AllOk, &[b("+OK\r\n"), b("+OK\r\n")]), b("+OK\r\n"));
-        assert_eq!(merge(Merge::Concat, &[b("*1\r\n$1\r\na\r\n"), b("*0\r\n"), b("*1\r\n$2\r\nbc\r\n")]),
-            b("*2\r\n$1\r\na\r\n$2\r\nbc\r\n"));
+        assert_eq!(
+            merge(Merge::Concat, &[b("*1\r\n$1\r\na\r\n"), b("*0\r\n"), b("*1\r\n$2\r\nbc\r\n")]),
+            b("*2\r\n$1\r\na\r\n$2\r\nbc\r\n")
+        );
         assert_eq!(merge(Merge::OneOk, &[b("-NOTBUSY x\r\n"), b("+OK\r\n")]), b("+OK\r\n"));
-        assert_eq!(merge(Merge::LogicalAnd, &[b("*2\r\n:1\r\n:1\r\n"), b("*2\r\n:1\r\n:0\r\n")]), b("*2\r\n:1\r\n:0\r\n"));
+        assert_eq!(
+            merge(Merge::LogicalAnd, &[b("*2\r\n:1\r\n:1\r\n"), b("*2\r\n:1\r\n:0\r\n")]),
+            b("*2\r\n:1\r\n:0\r\n")
+        );
     }
 
     #[test]

@@ -35,8 +35,13 @@ const MAX_REDIRECTS: usize = 5;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome<'a> {
     Done,
-    Moved { slot: u16, addr: &'a str },
-    Ask { addr: &'a str },
+    Moved {
+        slot: u16,
+        addr: &'a str,
+    },
+    Ask {
+        addr: &'a str,
+    },
     /// TRYAGAIN, CLUSTERDOWN: the cluster is busy; wait and retry.
     Busy(&'static str),
 }

@@ -147,9 +147,7 @@ pub fn classify(spec: &CommandSpec) -> Route {
     };
     match (spec.tip("request_policy:"), merge) {
         (Some("all_shards" | "all_nodes"), Some(m)) => return AllMasters(m),
-        (Some("all_shards" | "all_nodes"), None) => {
-            return Refused("its per-node replies have no defined merge")
-        }
+        (Some("all_shards" | "all_nodes"), None) => return Refused("its per-node replies have no defined merge"),
         (Some("multi_shard"), Some(m)) => {
             let pairs = spec.key_specs.iter().any(|k| matches!(k.find, FindKeys::Range { key_step: 2, .. }));
             let shape = if pairs { Shape::KeyValuePairs } else { Shape::Keys };
@@ -253,9 +251,23 @@ mod tests {
         assert_eq!(r("client setname"), Route::Local(Local::ClientSetName));
         assert_eq!(r("cluster slots"), Route::Local(Local::ClusterSlots));
         assert_eq!(r("command count"), Route::Local(Local::CommandCount));
-        for c in ["multi", "exec", "discard", "watch", "unwatch", "blpop", "brpoplpush", "subscribe", "monitor",
-            "cluster meet", "config set", "shutdown", "client kill", "wait", "debug"]
-        {
+        for c in [
+            "multi",
+            "exec",
+            "discard",
+            "watch",
+            "unwatch",
+            "blpop",
+            "brpoplpush",
+            "subscribe",
+            "monitor",
+            "cluster meet",
+            "config set",
+            "shutdown",
+            "client kill",
+            "wait",
+            "debug",
+        ] {
             assert!(matches!(r(c), Route::Refused(_)), "{c}: {:?}", r(c));
         }
         assert_eq!(r("client nosuch"), Route::AnyMaster);

@@ -118,7 +118,10 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     }
     if let Route::Refused(why) = route {
         proxy.metrics.errors.with_label_values(&["unsupported"]).inc();
-        return ready(Bytes::from(format!("-ERR slotway does not support {}: {why}\r\n", spec.full_name().to_uppercase())));
+        return ready(Bytes::from(format!(
+            "-ERR slotway does not support {}: {why}\r\n",
+            spec.full_name().to_uppercase()
+        )));
     }
     let raw = if req.inline { fanout::encode_command(&req.args) } else { req.raw };
     let lane = client.id as usize;

@@ -111,7 +111,13 @@ impl Proxy {
     pub fn slot_moved(&self, slot: u16, addr: &str) {
         let current = self.topology.load();
         if current.master_addr(slot) != Some(addr) {
-            self.topology.rcu(|t| if t.master_addr(slot) == Some(addr) { (**t).clone() } else { t.with_slot_moved(slot, addr) });
+            self.topology.rcu(|t| {
+                if t.master_addr(slot) == Some(addr) {
+                    (**t).clone()
+                } else {
+                    t.with_slot_moved(slot, addr)
+                }
+            });
             self.publish_metrics(&self.topology.load());
         }
         self.trigger_refresh();

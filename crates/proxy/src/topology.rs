@@ -95,7 +95,9 @@ impl Topology {
             for node in f.iter().skip(2) {
                 let Frame::Array(n) = node else { return Err("CLUSTER SLOTS: node is not an array".into()) };
                 let host = n.first().and_then(Frame::as_bytes).map(String::from_utf8_lossy).unwrap_or_default();
-                let Some(Frame::Integer(port)) = n.get(1) else { return Err("CLUSTER SLOTS: node without port".into()) };
+                let Some(Frame::Integer(port)) = n.get(1) else {
+                    return Err("CLUSTER SLOTS: node without port".into());
+                };
                 let host = if host.is_empty() || host == "?" { asked_host.into() } else { host };
                 let id = n.get(2).and_then(Frame::as_bytes).map(|b| String::from_utf8_lossy(b).into_owned());
                 members.push(t.node_index_or_add(&format!("{host}:{port}"), id));

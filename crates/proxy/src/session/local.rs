@@ -82,7 +82,8 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
             let Some(want) = &config.client_password else {
                 return err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
             };
-            let (user, pass) = if args.len() == 3 { (&args[1][..], &args[2][..]) } else { (&b"default"[..], &args[1][..]) };
+            let (user, pass) =
+                if args.len() == 3 { (&args[1][..], &args[2][..]) } else { (&b"default"[..], &args[1][..]) };
             if user != b"default" || pass != want.as_bytes() {
                 return err("WRONGPASS invalid username-password pair or user is disabled.");
             }

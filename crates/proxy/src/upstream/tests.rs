@@ -138,13 +138,15 @@ async fn a_lost_write_is_not_retried_a_lost_read_is() {
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let c = calls.clone();
     // Drops the connection on the first request it sees, answers later ones.
-    let node = fake_node(move |_| {
-        if c.fetch_add(1, Ordering::SeqCst) == 0 {
-            None
-        } else {
-            Some((b"$1\r\nv\r\n".to_vec(), 0))
-        }
-    })
+    let node = fake_node(
+        move |_| {
+            if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                None
+            } else {
+                Some((b"$1\r\nv\r\n".to_vec(), 0))
+            }
+        },
+    )
     .await;
     let p = proxy_with(&[&node.addr], None);
     let reply = execute(&p, Target::Slot(1), cmd(&["SET", "k", "v"]), true, 0).await;
@@ -159,7 +161,11 @@ async fn tryagain_is_retried_until_it_clears() {
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let c = calls.clone();
     let node = fake_node(move |_| {
-        let r: &[u8] = if c.fetch_add(1, Ordering::SeqCst) < 2 { b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n" } else { b":1\r\n" };
+        let r: &[u8] = if c.fetch_add(1, Ordering::SeqCst) < 2 {
+            b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n"
+        } else {
+            b":1\r\n"
+        };
         Some((r.to_vec(), 0))
     })
     .await;
