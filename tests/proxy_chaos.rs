@@ -149,7 +149,8 @@ fn reshard_under_load() {
     let before = fx.cluster.slot_count(from, to);
     // redis-cli moves the source's lowest slots first; half the keys live
     // there so that reads and writes meet migrating slots (ASK, TRYAGAIN).
-    let first_owned = (0..16384u16).find(|&s| fx.cluster.slot_owner(from, s) == Some(from)).expect("from owns slots");
+    let map = fx.cluster.slot_map(from);
+    let first_owned = (0..16384u16).find(|&s| map[usize::from(s)] == Some(from)).expect("from owns slots");
     let mut keys = keys_where("moving", 2000, |s| (first_owned..first_owned + 2000).contains(&s));
     keys.extend(keys_where("any", 2000, |_| true));
     let model = preload(&mut fx.proxy.client(), &keys);
@@ -204,7 +205,8 @@ fn master_kill_failover() {
     let victim = masters[1];
     let survivor = masters[2];
     let pid_before = fx.proxy.pid();
-    let owned: HashSet<u16> = (0..16384u16).filter(|&s| fx.cluster.slot_owner(survivor, s) == Some(victim)).collect();
+    let map = fx.cluster.slot_map(survivor);
+    let owned: HashSet<u16> = (0..16384u16).filter(|&s| map[usize::from(s)] == Some(victim)).collect();
     let mut keys = keys_where("victim", 1500, |s| owned.contains(&s));
     keys.extend(keys_where("other", 1500, |s| !owned.contains(&s)));
     let model = preload(&mut fx.proxy.client(), &keys);

@@ -150,6 +150,19 @@ impl RedisCluster {
             .map(|n| n.port)
     }
 
+    /// The master port serving each of the 16384 slots, as `via` sees it.
+    pub fn slot_map(&self, via: u16) -> Vec<Option<u16>> {
+        let mut map = vec![None; 16384];
+        for node in parse_nodes(&self.cluster_nodes(via)).into_iter().filter(|n| n.master) {
+            for (a, b) in node.slots {
+                for slot in a..=b.min(16383) {
+                    map[usize::from(slot)] = Some(node.port);
+                }
+            }
+        }
+        map
+    }
+
     /// How many slots the master on `port` serves, as `via` sees it.
     pub fn slot_count(&self, via: u16, port: u16) -> usize {
         parse_nodes(&self.cluster_nodes(via))
