@@ -100,16 +100,18 @@ pub async fn execute(proxy: &Arc<Proxy>, target: Target, bytes: Bytes, is_write:
     let mut redirect: Option<(String, bool)> = None;
     let mut redirects = 0;
     loop {
-        let addr = match &redirect {
-            Some((addr, _)) => addr.clone(),
+        // The table is held (not copied) while its node address is in use.
+        let topo;
+        let addr: &str = match &redirect {
+            Some((addr, _)) => addr,
             None => {
-                let topo = proxy.topology.load();
+                topo = proxy.topology.load_full();
                 let addr = match target {
-                    Target::Slot(slot) => topo.master_addr(slot).map(str::to_string),
+                    Target::Slot(slot) => topo.master_addr(slot),
                     Target::AnyMaster(n) | Target::Master(n) => {
                         let count = topo.shards.len();
                         let n = if matches!(target, Target::AnyMaster(_)) && count > 0 { n % count } else { n };
-                        topo.shards.get(n).and_then(|s| topo.nodes.get(s.master)).map(|n| n.addr.clone())
+                        topo.shards.get(n).and_then(|s| topo.nodes.get(s.master)).map(|n| n.addr.as_str())
                     }
                 };
                 match addr {
@@ -127,7 +129,7 @@ pub async fn execute(proxy: &Arc<Proxy>, target: Target, bytes: Bytes, is_write:
             }
         };
         let asking = redirect.as_ref().is_some_and(|r| r.1);
-        let reply = proxy.upstreams.send(&config, &proxy.metrics, &addr, lane, bytes.clone(), asking).await;
+        let reply = proxy.upstreams.send(&config, &proxy.metrics, addr, lane, bytes.clone(), asking).await;
         let retry_connection = match reply {
             Ok(reply) => match outcome(&reply) {
                 Outcome::Done => return reply,
@@ -153,7 +155,7 @@ pub async fn execute(proxy: &Arc<Proxy>, target: Target, bytes: Bytes, is_write:
                     continue;
                 }
                 Outcome::Busy(kind) => {
-                    proxy.metrics.redirections.with_label_values(&[kind, &addr]).inc();
+                    proxy.metrics.redirections.with_label_values(&[kind, addr]).inc();
                     if Instant::now() + backoff >= retry_until {
                         return reply;
                     }

@@ -31,8 +31,6 @@ use crate::redirect::{errors, execute, Target};
 use crate::router::{self, Route};
 use crate::state::Proxy;
 
-type Pending = Pin<Box<dyn Future<Output = Bytes> + Send>>;
-
 /// What the proxy remembers about a client.
 pub struct Client {
     pub id: u64,
@@ -60,14 +58,19 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     let mut eof = false;
+    decoder.limits.authenticated = client.authenticated;
     loop {
         while pending.len() < max_pipeline && !client.closing {
             match decoder.decode(&mut inbuf) {
-                Ok(Some(req)) => pending.push_back(dispatch(&proxy, &mut client, req)),
+                Ok(Some(req)) => {
+                    pending.push_back(dispatch(&proxy, &mut client, req));
+                    // Before AUTH, requests are held to Redis's tight size bounds.
+                    decoder.limits.authenticated = client.authenticated;
+                }
                 Ok(None) => break,
                 Err(e) => {
-                    let msg = Bytes::from(format!("-ERR {e}\r\n"));
-                    pending.push_back(Box::pin(std::future::ready(msg)));
+                    let msg = Bytes::from(format!("-ERR Protocol error: {e}\r\n"));
+                    pending.push_back(ready(msg));
                     client.closing = true;
                 }
             }
@@ -126,28 +129,23 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     let raw = if req.inline { fanout::encode_command(&req.args) } else { req.raw };
     let lane = client.id as usize;
     let is_write = spec.is_write();
-    let p = proxy.clone();
-    let fut: Pending = if !spec.arity_ok(req.args.len()) {
+    // An odd MSET would split into parts that look valid.
+    let malformed = matches!(route, Route::Split(router::Shape::KeyValuePairs, _)) && req.args.len() & 1 == 0;
+    let work = if !spec.arity_ok(req.args.len()) || malformed {
         // The node answers with Redis's exact arity error.
-        Box::pin(async move { execute(&p, Target::AnyMaster(lane), raw, is_write, lane).await })
+        Work::One(Target::AnyMaster(lane))
     } else {
         match route {
             Route::ByKey | Route::Split(..) => match spec.keys(&req.args) {
-                Err(_) => Box::pin(async move { execute(&p, Target::AnyMaster(lane), raw, is_write, lane).await }),
+                Err(_) => Work::One(Target::AnyMaster(lane)),
                 Ok(keys) => {
                     let mut slots = keys.iter().map(|&k| slotway_slots::key_slot(&req.args[k]));
                     let first = slots.next();
-                    let one_slot = first.map_or(true, |f| slots.all(|s| s == f));
+                    let one_slot = first.is_none_or(|f| slots.all(|s| s == f));
                     match (route, first) {
-                        (_, Some(slot)) if one_slot => {
-                            Box::pin(async move { execute(&p, Target::Slot(slot), raw, is_write, lane).await })
-                        }
-                        (_, None) => Box::pin(async move {
-                            execute(&p, Target::AnyMaster(rand::random()), raw, is_write, lane).await
-                        }),
-                        (Route::Split(shape, merge), _) => {
-                            Box::pin(fanout::split(p, req.args, keys, shape, merge, is_write, lane))
-                        }
+                        (_, Some(slot)) if one_slot => Work::One(Target::Slot(slot)),
+                        (_, None) => Work::One(Target::AnyMaster(rand::random())),
+                        (Route::Split(shape, merge), _) => Work::Split(keys, shape, merge),
                         _ => {
                             proxy.metrics.errors.with_label_values(&["crossslot"]).inc();
                             return ready(Bytes::from_static(errors::CROSSSLOT.as_bytes()));
@@ -155,33 +153,77 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
                     }
                 }
             },
-            Route::AllMasters(merge) => Box::pin(fanout::all_masters(p, raw, merge, is_write, lane)),
-            Route::Scan => Box::pin(fanout::scan(p, req.args, lane)),
-            Route::RandomKey => Box::pin(fanout::random_key(p, raw, lane)),
-            Route::Info => Box::pin(local::info(p, req.args, lane)),
-            _ => Box::pin(async move { execute(&p, Target::AnyMaster(rand::random()), raw, is_write, lane).await }),
+            Route::AllMasters(merge) => Work::All(merge),
+            Route::Scan => Work::Scan,
+            Route::RandomKey => Work::RandomKey,
+            Route::Info => Work::Info,
+            _ => Work::One(Target::AnyMaster(rand::random())),
         }
     };
     let deadline = Duration::from_millis(proxy.config.load().timeouts.request_ms.max(1));
     let p = proxy.clone();
-    Box::pin(async move {
+    let args = req.args;
+    // One allocation per forwarded request: the whole request's future.
+    Pending::Running(Box::pin(async move {
+        let fut = async {
+            match work {
+                Work::One(target) => execute(&p, target, raw, is_write, lane).await,
+                Work::Split(keys, shape, merge) => {
+                    fanout::split(p.clone(), args, keys, shape, merge, is_write, lane).await
+                }
+                Work::All(merge) => fanout::all_masters(p.clone(), raw, merge, is_write, lane).await,
+                Work::Scan => fanout::scan(p.clone(), args, lane).await,
+                Work::RandomKey => fanout::random_key(p.clone(), raw, lane).await,
+                Work::Info => local::info(p.clone(), args, lane).await,
+            }
+        };
         let reply = match tokio::time::timeout(deadline, fut).await {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                if reply.first() == Some(&b'-') {
+                    p.metrics.errors.with_label_values(&["reply"]).inc();
+                }
+                reply
+            }
             Err(_) => {
                 p.metrics.errors.with_label_values(&["timeout"]).inc();
                 Bytes::from_static(errors::TIMEOUT.as_bytes())
             }
         };
-        if reply.first() == Some(&b'-') {
-            p.metrics.errors.with_label_values(&["upstream"]).inc();
-        }
         latency.observe(started.elapsed().as_secs_f64());
         reply
-    })
+    }))
+}
+
+/// What a forwarded request does, decided before its future is built.
+enum Work {
+    One(Target),
+    Split(Vec<usize>, router::Shape, router::Merge),
+    All(router::Merge),
+    Scan,
+    RandomKey,
+    Info,
+}
+
+/// A reply in the ordered queue: already known (local answers cost no
+/// allocation) or still being fetched.
+pub enum Pending {
+    Ready(Option<Bytes>),
+    Running(Pin<Box<dyn Future<Output = Bytes> + Send>>),
+}
+
+impl Future for Pending {
+    type Output = Bytes;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Bytes> {
+        match self.get_mut() {
+            Pending::Ready(b) => std::task::Poll::Ready(b.take().unwrap_or_default()),
+            Pending::Running(f) => f.as_mut().poll(cx),
+        }
+    }
 }
 
 fn ready(b: Bytes) -> Pending {
-    Box::pin(std::future::ready(b))
+    Pending::Ready(Some(b))
 }
 
 #[cfg(test)]

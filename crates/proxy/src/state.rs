@@ -97,7 +97,16 @@ impl Proxy {
     /// Swaps in a new configuration: pool sizes, timeouts and seeds apply to
     /// work started after the swap.
     pub fn apply_config(&self, new: ProxyConfig) {
-        self.config.store(Arc::new(new));
+        let old = self.config.swap(Arc::new(new));
+        let new = self.config.load();
+        if old.pool != new.pool
+            || old.upstream_auth != new.upstream_auth
+            || old.timeouts.connect_ms != new.timeouts.connect_ms
+        {
+            // Links are rebuilt with the new settings; requests already
+            // queued on the old ones finish there.
+            self.upstreams.retain(&[]);
+        }
         self.trigger_refresh();
     }
 

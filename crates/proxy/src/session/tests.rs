@@ -92,3 +92,29 @@ async fn local_answers_and_refusals() {
     assert_eq!(String::from_utf8_lossy(&out), want);
     assert!(n0.received.lock().is_empty());
 }
+
+#[tokio::test]
+async fn run_serves_caps_clients_and_returns_after_shutdown() {
+    let n0 = echo_node().await;
+    let p = proxy_with(&[&n0.addr], None);
+    let mut c = (**p.config.load()).clone();
+    c.limits.max_clients = 1;
+    p.apply_config(c);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(p.clone().run(l));
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first.write_all(b"PING\r\n").await.unwrap();
+    let mut buf = [0u8; 7];
+    first.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"+PONG\r\n");
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    let mut refused = Vec::new();
+    second.read_to_end(&mut refused).await.unwrap();
+    assert_eq!(&refused[..], b"-ERR max number of clients reached\r\n");
+    p.shutdown.cancel();
+    // The open session stops reading and closes; run returns once it has.
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), server).await.unwrap().unwrap();
+}

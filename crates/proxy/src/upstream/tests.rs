@@ -185,3 +185,21 @@ async fn an_unreachable_node_fails_as_not_written() {
     let r = p.upstreams.send(&config, &p.metrics, &addr, 0, cmd(&["GET", "a"]), false).await;
     assert!(matches!(r, Err(UpstreamError::NotWritten(_))), "{r:?}");
 }
+
+#[tokio::test]
+async fn ready_once_every_master_has_a_live_connection() {
+    let node = fake_node(|_| Some((b"+OK\r\n".to_vec(), 0))).await;
+    let p = proxy_with(&[&node.addr], None);
+    assert!(!p.ready(), "no connection yet");
+    p.upstreams.warm(&p.config.load_full(), &p.metrics, &node.addr);
+    let mut ok = false;
+    for _ in 0..100 {
+        if p.ready() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(ok);
+    assert!(!Proxy::new(ProxyConfig::default()).ready(), "empty table");
+}
