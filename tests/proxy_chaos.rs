@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use slotway_slots::key_slot;
@@ -56,7 +56,7 @@ fn run_load(
 ) -> LoadReport {
     let mut report = LoadReport { model, ..LoadReport::default() };
     let mut rng = Rng::new(0xc1a5);
-    let next = AtomicU64::new(1);
+    let mut next = 1u64;
     let mut c = RawClient::connect(port).expect("load client");
     let start = Instant::now();
     while !stop.load(Ordering::Relaxed) && start.elapsed() < max && report.batches < 1_000_000 {
@@ -65,7 +65,8 @@ fn run_load(
             .map(|_| {
                 let k = &keys[rng.below(keys.len() as u64) as usize];
                 if rng.below(2) == 0 {
-                    format!("SET {k} {}", next.fetch_add(1, Ordering::Relaxed))
+                    next += 1;
+                    format!("SET {k} {next}")
                 } else {
                     format!("GET {k}")
                 }
