@@ -6,8 +6,9 @@
 //! classifies it from the shared command table (`slotway_slots`): answered
 //! here, sent to the master of its keys' slot, split by node and merged, or
 //! fanned out to every master; [`upstream`] pipelines it on a shared
-//! connection to that node and matches the reply in order; MOVED, ASK,
-//! TRYAGAIN and CLUSTERDOWN are handled there and never reach the client.
+//! connection to that node and matches the reply in order; [`redirect`]
+//! follows MOVED, ASK, TRYAGAIN and CLUSTERDOWN so they never reach the
+//! client, and [`fanout`] splits multi-slot requests and merges replies.
 //! Replies go back in request order even when they come from different
 //! nodes.
 //!

@@ -53,7 +53,6 @@ pub enum Local {
     ClientGetName,
     ClientId,
     CommandCount,
-    CommandList,
     ClusterSlots,
     ClusterShards,
     ClusterNodes,
@@ -68,6 +67,9 @@ pub enum Route {
     /// All keys in one slot: the whole request to that slot's master
     /// (CROSSSLOT otherwise; keyless: any master).
     ByKey,
+    /// XREAD/XREADGROUP: by key, refused with BLOCK (the only form that
+    /// blocks).
+    ByKeyUnlessBlock,
     /// No keys and one node's answer is the answer: a random master.
     AnyMaster,
     Split(Shape, Merge),
@@ -80,6 +82,8 @@ pub enum Route {
     Info,
     Refused(&'static str),
 }
+
+pub const BLOCKING: &str = "blocking commands would hold up a shared upstream connection";
 
 /// The route of a command (or subcommand) from its table entry.
 pub fn classify(spec: &CommandSpec) -> Route {
@@ -97,7 +101,6 @@ pub fn classify(spec: &CommandSpec) -> Route {
         "client|getname" => return Route::Local(self::Local::ClientGetName),
         "client|id" => return Route::Local(self::Local::ClientId),
         "command|count" => return Route::Local(self::Local::CommandCount),
-        "command|list" => return Route::Local(self::Local::CommandList),
         "cluster|slots" => return Route::Local(self::Local::ClusterSlots),
         "cluster|shards" => return Route::Local(self::Local::ClusterShards),
         "cluster|nodes" => return Route::Local(self::Local::ClusterNodes),
@@ -114,6 +117,7 @@ pub fn classify(spec: &CommandSpec) -> Route {
             return Refused("subscriptions need a dedicated upstream connection")
         }
         "msetnx" => return ByKey,
+        "xread" | "xreadgroup" => return ByKeyUnlessBlock,
         _ => {}
     }
     if !spec.subcommands.is_empty() {
@@ -125,7 +129,7 @@ pub fn classify(spec: &CommandSpec) -> Route {
         return Refused("transactions need all of a client's commands on one node connection");
     }
     if spec.has(flags::BLOCKING) {
-        return Refused("blocking commands would hold up a shared upstream connection");
+        return Refused(BLOCKING);
     }
     if spec.name.starts_with("client|") {
         return Refused("client connections end at the proxy");
@@ -174,7 +178,8 @@ impl Route {
         match self {
             Route::Local(_) => "answered locally".into(),
             Route::ByKey => "routed by key (one slot, else CROSSSLOT)".into(),
-            Route::AnyMaster => "any master".into(),
+            Route::ByKeyUnlessBlock => format!("routed by key; refused with BLOCK: {BLOCKING}"),
+            Route::AnyMaster => "any master (no keys)".into(),
             Route::Split(_, m) => format!("split by slot, merged: {}", m.describe()),
             Route::AllMasters(m) => format!("fanned out to every master, merged: {}", m.describe()),
             Route::Scan => "fanned out: masters walked in turn by the cursor".into(),
@@ -207,7 +212,12 @@ pub fn command_table_markdown() -> String {
          | Command | Route |\n|---|---|\n",
     );
     for spec in commands::all() {
-        out.push_str(&format!("| `{}` | {} |\n", spec.full_name(), classify(spec).describe()));
+        let route = if spec.subcommands.is_empty() {
+            classify(spec).describe()
+        } else {
+            "by subcommand (a missing or unknown one gets the node's error)".into()
+        };
+        out.push_str(&format!("| `{}` | {} |\n", spec.full_name(), route));
         for sub in spec.subcommands {
             out.push_str(&format!("| `{}` | {} |\n", sub.full_name(), classify(sub).describe()));
         }
@@ -271,6 +281,7 @@ mod tests {
             assert!(matches!(r(c), Route::Refused(_)), "{c}: {:?}", r(c));
         }
         assert_eq!(r("client nosuch"), Route::AnyMaster);
+        assert_eq!(r("xread"), Route::ByKeyUnlessBlock);
     }
 
     #[test]

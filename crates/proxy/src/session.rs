@@ -12,6 +12,7 @@
 //! stay in order there too.
 
 mod local;
+mod resp3;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +37,11 @@ pub struct Client {
     pub id: u64,
     pub name: Option<Bytes>,
     pub authenticated: bool,
+    /// Said HELLO 3: replies are translated from the nodes' RESP2.
+    pub resp3: bool,
+    /// The address the client reached the proxy at: what CLUSTER SLOTS
+    /// presents (a wildcard listen address would mean nothing to it).
+    pub local_addr: String,
     /// QUIT: close once the queued replies are written.
     pub closing: bool,
 }
@@ -47,13 +53,21 @@ pub async fn refuse(mut stream: TcpStream) {
 
 pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
     let _ = stream.set_nodelay(true);
+    let local_addr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
     proxy.metrics.client_connections.inc();
     let (mut rd, mut wr) = stream.into_split();
     let config = proxy.config.load_full();
     let limits = slotway_resp::Limits { max_bulk_len: config.limits.max_bulk_len, ..Default::default() };
     let mut decoder = RequestDecoder::new(limits);
     let max_pipeline = config.limits.max_pipeline.max(1);
-    let mut client = Client { id, name: None, authenticated: config.client_password.is_none(), closing: false };
+    let mut client = Client {
+        id,
+        name: None,
+        authenticated: config.client_password.is_none(),
+        resp3: false,
+        local_addr,
+        closing: false,
+    };
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
@@ -79,6 +93,9 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
             break;
         }
         let reading = pending.len() < max_pipeline && !client.closing && !eof;
+        if inbuf.capacity() - inbuf.len() < 4096 {
+            inbuf.reserve(16 * 1024);
+        }
         tokio::select! {
             Some(reply) = pending.next(), if !pending.is_empty() => {
                 out.extend_from_slice(&reply);
@@ -115,7 +132,10 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     let started = tokio::time::Instant::now();
     let latency = proxy.metrics.latency.with_label_values(&[spec.name]);
     if let Route::Local(l) = route {
-        let reply = local::answer(proxy, client, l, spec, &req.args);
+        let mut reply = local::answer(proxy, client, l, spec, &req.args);
+        if client.resp3 && l != router::Local::Hello {
+            reply = resp3::translate(resp3::Shape::Plain, reply);
+        }
         latency.observe(started.elapsed().as_secs_f64());
         return ready(reply);
     }
@@ -126,6 +146,15 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
             spec.full_name().to_uppercase()
         )));
     }
+    let route = match route {
+        Route::ByKeyUnlessBlock if req.args.iter().skip(1).any(|a| a.eq_ignore_ascii_case(b"BLOCK")) => {
+            proxy.metrics.errors.with_label_values(&["unsupported"]).inc();
+            let name = spec.full_name().to_uppercase();
+            return ready(Bytes::from(format!("-ERR slotway does not support {name} BLOCK: {}\r\n", router::BLOCKING)));
+        }
+        Route::ByKeyUnlessBlock => Route::ByKey,
+        r => r,
+    };
     let raw = if req.inline { fanout::encode_command(&req.args) } else { req.raw };
     let lane = client.id as usize;
     let is_write = spec.is_write();
@@ -162,6 +191,7 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     };
     let deadline = Duration::from_millis(proxy.config.load().timeouts.request_ms.max(1));
     let p = proxy.clone();
+    let shape = client.resp3.then(|| resp3::shape(spec.name, &req.args));
     let args = req.args;
     // One allocation per forwarded request: the whole request's future.
     Pending::Running(Box::pin(async move {
@@ -190,7 +220,10 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
             }
         };
         latency.observe(started.elapsed().as_secs_f64());
-        reply
+        match shape {
+            Some(shape) => resp3::translate(shape, reply),
+            None => reply,
+        }
     }))
 }
 

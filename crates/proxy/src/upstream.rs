@@ -143,7 +143,7 @@ impl Link {
         loop {
             match connect(&self.addr, &self.config).await {
                 Ok(stream) => {
-                    backoff = Duration::from_millis(20);
+                    let since = tokio::time::Instant::now();
                     self.up.store(true, Ordering::Relaxed);
                     let gauge = self.metrics.backend_connections.with_label_values(&[&self.addr]);
                     gauge.inc();
@@ -152,6 +152,14 @@ impl Link {
                     self.up.store(false, Ordering::Relaxed);
                     if !open {
                         return;
+                    }
+                    // A node that accepts and drops at once (maxclients,
+                    // shutting down) must not make this a busy loop.
+                    if since.elapsed() < Duration::from_secs(1) {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    } else {
+                        backoff = Duration::from_millis(20);
                     }
                 }
                 Err(e) => {
@@ -195,6 +203,11 @@ impl Link {
         loop {
             if !open && fifo.is_empty() {
                 return false;
+            }
+            // Read in large chunks: a pipelined burst of replies is split
+            // off this buffer without copying.
+            if rbuf.capacity() - rbuf.len() < 4096 {
+                rbuf.reserve(16 * 1024);
             }
             tokio::select! {
                 job = rx.recv(), if open => {

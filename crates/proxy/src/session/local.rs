@@ -93,6 +93,7 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
         Local::Hello => return hello(proxy, client, args),
         Local::Reset => {
             client.name = None;
+            client.resp3 = false;
             client.authenticated = config.client_password.is_none();
             r.simple(b"RESET");
         }
@@ -108,16 +109,10 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
         Local::ClientGetName => r.bulk_opt(client.name.as_deref()),
         Local::ClientId => r.int(client.id as i64),
         Local::CommandCount => r.int(commands::all().len() as i64),
-        Local::CommandList => {
-            r.array(commands::all().len());
-            for c in commands::all() {
-                r.bulk(c.name.as_bytes());
-            }
-        }
         Local::ClusterKeyslot => r.int(slotway_slots::key_slot(&args[2]) as i64),
         Local::ClusterMyId => r.bulk(node_id(&config.listen).as_bytes()),
         Local::ClusterSlots => {
-            let (host, port) = host_port(&config.listen);
+            let (host, port) = host_port(&client.local_addr);
             r.array(1);
             r.array(3);
             r.int(0);
@@ -129,7 +124,7 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
             r.array(0);
         }
         Local::ClusterShards => {
-            let (host, port) = host_port(&config.listen);
+            let (host, port) = host_port(&client.local_addr);
             r.array(1);
             r.array(4);
             r.bulk(b"slots");
@@ -156,7 +151,7 @@ pub fn answer(proxy: &Arc<Proxy>, client: &mut Client, l: Local, spec: &CommandS
             }
         }
         Local::ClusterNodes => {
-            let (host, port) = host_port(&config.listen);
+            let (host, port) = host_port(&client.local_addr);
             let line = format!(
                 "{} {host}:{port}@{} myself,master - 0 0 1 connected 0-16383\n",
                 node_id(&config.listen),
@@ -184,7 +179,7 @@ fn hello(proxy: &Arc<Proxy>, client: &mut Client, args: &[Bytes]) -> Bytes {
     if let Some(v) = args.get(1) {
         match std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()) {
             Some(2) => {}
-            Some(3) => return err("NOPROTO unsupported protocol version: slotway speaks RESP2 to clients"),
+            Some(3) => {}
             Some(_) => return err("NOPROTO unsupported protocol version"),
             None => return err("ERR Protocol version is not an integer or out of range"),
         }
@@ -216,14 +211,17 @@ fn hello(proxy: &Arc<Proxy>, client: &mut Client, args: &[Bytes]) -> Bytes {
     if name.is_some() {
         client.name = name;
     }
-    let mut r = ReplyBuf::new(Proto::Resp2);
-    r.array(14);
+    if let Some(v) = args.get(1) {
+        client.resp3 = &v[..] == b"3";
+    }
+    let mut r = ReplyBuf::new(if client.resp3 { Proto::Resp3 } else { Proto::Resp2 });
+    r.map(7);
     r.bulk(b"server");
     r.bulk(b"redis");
     r.bulk(b"version");
     r.bulk(b"7.0.15");
     r.bulk(b"proto");
-    r.int(2);
+    r.int(if client.resp3 { 3 } else { 2 });
     r.bulk(b"id");
     r.int(client.id as i64);
     r.bulk(b"mode");
@@ -235,21 +233,44 @@ fn hello(proxy: &Arc<Proxy>, client: &mut Client, args: &[Bytes]) -> Bytes {
     r.buf.freeze()
 }
 
-/// INFO: the proxy's own view, then the masters' keyspace summed.
-pub async fn info(proxy: Arc<Proxy>, _args: Vec<Bytes>, lane: usize) -> Bytes {
+/// INFO: the proxy's own view, then the masters' keyspace summed. Section
+/// names pick sections as Redis does (`all`, `default`, `everything` are
+/// everything here).
+pub async fn info(proxy: Arc<Proxy>, args: Vec<Bytes>, lane: usize) -> Bytes {
+    let wanted = |name: &str| {
+        args.len() < 2
+            || args[1..].iter().any(|a| {
+                a.eq_ignore_ascii_case(name.as_bytes())
+                    || [&b"all"[..], b"default", b"everything"].iter().any(|w| a.eq_ignore_ascii_case(w))
+            })
+    };
     let topo = proxy.topology.load_full();
-    let mut text = format!(
-        "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nslotway_version:{}\r\n\r\n\
-         # Proxy\r\nslot_table_version:{}\r\nmasters:{}\r\nnodes:{}\r\nslots_assigned:{}\r\nconnected_clients:{}\r\n\r\n",
-        env!("CARGO_PKG_VERSION"),
-        topo.version,
-        topo.shards.len(),
-        topo.nodes.len(),
-        topo.slots.iter().filter(|&&s| s != crate::topology::UNASSIGNED).count(),
-        proxy.metrics.client_connections.get(),
-    );
-    text.push_str(&crate::fanout::keyspace(&proxy, lane).await);
+    let mut text = String::new();
+    if wanted("server") {
+        text.push_str(&format!(
+            "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nslotway_version:{}\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    if wanted("proxy") {
+        text.push_str(&format!(
+            "# Proxy\r\nslot_table_version:{}\r\nmasters:{}\r\nnodes:{}\r\nslots_assigned:{}\r\nconnected_clients:{}\r\n\r\n",
+            topo.version,
+            topo.shards.len(),
+            topo.nodes.len(),
+            topo.slots.iter().filter(|&&s| s != crate::topology::UNASSIGNED).count(),
+            proxy.metrics.client_connections.get(),
+        ));
+    }
+    if wanted("keyspace") {
+        text.push_str(&crate::fanout::keyspace(&proxy, lane).await);
+    }
+    let text = text.trim_end_matches("\r\n");
     let mut r = ReplyBuf::new(Proto::Resp2);
-    r.bulk(text.as_bytes());
+    if text.is_empty() {
+        r.bulk(b"");
+    } else {
+        r.bulk(format!("{text}\r\n").as_bytes());
+    }
     r.buf.freeze()
 }

@@ -118,3 +118,20 @@ async fn run_serves_caps_clients_and_returns_after_shutdown() {
     first.read_to_end(&mut rest).await.unwrap();
     tokio::time::timeout(Duration::from_secs(2), server).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn hello_3_switches_the_client_to_resp3() {
+    let n0 = echo_node().await;
+    let p = proxy_with(&[&n0.addr], None);
+    let input = b"HELLO 3\r\nCLIENT GETNAME\r\nHELLO 2\r\nCLIENT GETNAME\r\n";
+    let hello = |v: u8| {
+        format!(
+            "{}\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:{v}\r\n$2\r\nid\r\n:7\r\n\
+             $4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n",
+            if v == 3 { "%7" } else { "*14" }
+        )
+    };
+    let want = format!("{}_\r\n{}$-1\r\n", hello(3), hello(2));
+    let out = talk(p, input, want.len()).await;
+    assert_eq!(String::from_utf8_lossy(&out), want);
+}

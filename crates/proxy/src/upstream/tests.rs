@@ -203,3 +203,60 @@ async fn ready_once_every_master_has_a_live_connection() {
     assert!(ok);
     assert!(!Proxy::new(ProxyConfig::default()).ready(), "empty table");
 }
+
+#[tokio::test]
+async fn a_burst_of_triggers_is_one_refresh() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let seed = fake_node(move |args| {
+        if args[0].eq_ignore_ascii_case(b"CLUSTER") {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+        Some((b"*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$0\r\n\r\n:1\r\n".to_vec(), 0))
+    })
+    .await;
+    let mut config = ProxyConfig { seeds: vec![seed.addr.clone()], ..Default::default() };
+    config.topology.min_interval_ms = 200;
+    let p = Proxy::new(config);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = tokio::spawn(p.clone().run(l));
+    for _ in 0..50 {
+        if p.topology.load().version > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let t = p.topology.load_full();
+    assert_eq!(t.master_addr(0), Some("127.0.0.1:1"), "the empty host is the seed's");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // A MOVED storm: many triggers, one refresh after min_interval.
+    for _ in 0..100 {
+        p.trigger_refresh();
+    }
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(p.topology.load().version, 2);
+    p.shutdown.cancel();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_on_the_refreshed_table() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = l.local_addr().unwrap().to_string();
+    drop(l);
+    let live = fake_node(|_| Some((b"+OK\r\n".to_vec(), 0))).await;
+    let p = proxy_with(&[&dead], None);
+    let swap = {
+        let p = p.clone();
+        let live = live.addr.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            // What the refresh task would publish after the failover.
+            p.topology.store(Arc::new(p.topology.load().with_slot_moved(1, &live)));
+        }
+    };
+    let (reply, _) = tokio::join!(execute(&p, Target::Slot(1), cmd(&["SET", "k", "v"]), true, 0), swap);
+    assert_eq!(&reply[..], b"+OK\r\n");
+    assert_eq!(&live.received.lock()[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+}
