@@ -6,6 +6,19 @@
 //!   bytes, for byte-for-byte comparisons between servers.
 //! - [`require_tool!`]: skips a test when an external tool is missing, but
 //!   only outside CI; under `CI` a missing tool fails the test.
+//! - [`RedisCluster`] (`cluster`): a real Redis Cluster of redis-server
+//!   processes; [`Proxy`] (`proxy`): the `slotway` binary in front of one.
+//! - [`wait_until!`] (`wait`): bounded polling with tunable patience.
+//! - [`Reply`] (`reply`): decoded replies, for tests that look inside them.
+
+pub mod cluster;
+pub mod proxy;
+pub mod reply;
+pub mod wait;
+
+pub use cluster::RedisCluster;
+pub use proxy::Proxy;
+pub use reply::Reply;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -188,13 +201,7 @@ impl RawClient {
     /// Sends a command without waiting for its reply (pipelining).
     pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<()> {
         let mut req = Vec::new();
-        req.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for a in args {
-            let a = a.as_ref();
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a);
-            req.extend_from_slice(b"\r\n");
-        }
+        encode_command(&mut req, args);
         self.stream.write_all(&req)
     }
 
@@ -223,11 +230,65 @@ impl RawClient {
         String::from_utf8_lossy(&self.cmd(args).expect("reply")).into_owned()
     }
 
+    /// Like [`RawClient::cmd`], decoded.
+    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<Reply> {
+        let raw = self.cmd(args)?;
+        Reply::parse(&raw).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "undecodable reply"))
+    }
+
+    /// Sends every command from a second thread while this one reads the
+    /// replies, so a long pipeline cannot deadlock on full socket buffers;
+    /// returns one raw reply per command, in order.
+    pub fn pipeline(&mut self, cmds: &[Vec<Vec<u8>>]) -> std::io::Result<Vec<Vec<u8>>> {
+        let mut writer = self.stream.try_clone()?;
+        let mut bytes = Vec::new();
+        for args in cmds {
+            encode_command(&mut bytes, args);
+        }
+        let sender = std::thread::spawn(move || writer.write_all(&bytes));
+        let mut replies = Vec::with_capacity(cmds.len());
+        let mut failure = None;
+        for _ in 0..cmds.len() {
+            match self.read_reply() {
+                Ok(r) => replies.push(r),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if failure.is_some() {
+            // Unblock the sender if the peer stopped reading.
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
+        let sent = sender.join().map_err(|_| std::io::Error::other("pipeline writer panicked"))?;
+        match failure {
+            Some(e) => Err(e),
+            None => sent.map(|_| replies),
+        }
+    }
+
+    /// Sets how long a read may wait for a reply (10 s by default).
+    pub fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout))
+    }
+
     /// Reads until the server closes the connection; returns what came.
     pub fn read_to_close(&mut self) -> Vec<u8> {
         let mut out = std::mem::take(&mut self.buf);
         let _ = self.stream.read_to_end(&mut out);
         out
+    }
+}
+
+/// Appends `args` as one multibulk request.
+pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        let a = a.as_ref();
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
     }
 }
 
