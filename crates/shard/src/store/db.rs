@@ -34,7 +34,7 @@ use crate::error::CmdError;
 mod entry;
 mod key;
 
-pub use key::Key;
+use key::Key;
 
 pub use entry::{lru_clock, update_lru_clock, Entry, FAR_EXPIRE};
 
@@ -317,8 +317,12 @@ impl Db {
     }
 
     /// Every live key and its entry, in slot order.
-    pub fn iter(&self, now: u64) -> impl Iterator<Item = (&Key, &Entry)> + '_ {
-        self.slots.iter().flat_map(|t| t.iter()).filter(move |(_, e)| !e.is_expired(now)).map(|(k, e)| (k, e))
+    pub fn iter(&self, now: u64) -> impl Iterator<Item = (&[u8], &Entry)> + '_ {
+        self.slots
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter(move |(_, e)| !e.is_expired(now))
+            .map(|(k, e)| (k.as_bytes(), e))
     }
 
     /// One SCAN step: whole slots from `cursor` (a slot number) until at
@@ -381,7 +385,7 @@ impl Db {
                 self.purge_slot(slot, now);
             }
         }
-        self.iter(now).next().map(|(k, _)| k.to_blob())
+        self.iter(now).next().map(|(k, _)| k.into())
     }
 
     /// Removes the expired keys of one slot, queueing them as lazy expiry

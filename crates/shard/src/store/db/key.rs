@@ -65,13 +65,6 @@ impl Key {
     }
 }
 
-impl std::ops::Deref for Key {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
