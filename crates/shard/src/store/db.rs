@@ -32,16 +32,13 @@ use super::{Blob, Str, Value};
 use crate::error::CmdError;
 
 mod entry;
-mod key;
-
-use key::Key;
 
 pub use entry::{lru_clock, update_lru_clock, Entry, FAR_EXPIRE};
 
 /// One slot's keys. A `HashTable` rather than a `HashMap` so that a lookup
 /// can inspect an entry and then either hand it out or delete it (lazy
 /// expiry) with a single probe.
-type SlotTable = HashTable<(Key, Entry)>;
+type SlotTable = HashTable<(Blob, Entry)>;
 
 #[derive(Default)]
 pub struct Db {
@@ -170,14 +167,14 @@ impl Db {
         update_lru_clock(now);
         let slot = key_slot(key) as usize;
         let table = slots.get_mut(slot)?;
-        match table.find_entry(Self::hash(hasher, key), |(k, _)| k.is(key)) {
+        match table.find_entry(Self::hash(hasher, key), |(k, _)| **k == *key) {
             Err(_) => None,
             Ok(occupied) if occupied.get().1.is_expired(now) => {
                 let ((k, _), _) = occupied.remove();
                 *len -= 1;
                 volatile[slot] -= 1;
                 *volatile_len -= 1;
-                expired.push(k.into_blob());
+                expired.push(k);
                 None
             }
             Ok(occupied) => {
@@ -215,7 +212,7 @@ impl Db {
     /// Looks at a key without expiring it (for SCAN filters, persistence).
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
         let table = self.slots.get(key_slot(key) as usize)?;
-        table.find(Self::hash(&self.hasher, key), |(k, _)| k.is(key)).map(|(_, e)| e)
+        table.find(Self::hash(&self.hasher, key), |(k, _)| **k == *key).map(|(_, e)| e)
     }
 
     /// Stores `entry` under `key`, replacing any old value and its expiry.
@@ -225,10 +222,10 @@ impl Db {
         let volatile = entry.expire() != 0;
         let hash = Self::hash(&self.hasher, key);
         let hasher = &self.hasher;
-        let old = match self.slots[slot].entry(hash, |(k, _)| k.is(key), |(k, _)| Self::hash(hasher, k.as_bytes())) {
+        let old = match self.slots[slot].entry(hash, |(k, _)| **k == *key, |(k, _)| Self::hash(hasher, k)) {
             Slot::Occupied(mut o) => Some(std::mem::replace(&mut o.get_mut().1, entry)),
             Slot::Vacant(v) => {
-                v.insert((Key::new(key), entry));
+                v.insert((key.into(), entry));
                 self.len += 1;
                 None
             }
@@ -260,7 +257,7 @@ impl Db {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let slot = key_slot(key) as usize;
         let hash = Self::hash(&self.hasher, key);
-        let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| k.is(key)).ok()?;
+        let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
         let ((_, e), _) = occupied.remove();
         self.len -= 1;
         self.adjust_volatile(slot, e.expire() != 0, false);
@@ -272,7 +269,7 @@ impl Db {
     pub fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
         let slot = key_slot(key) as usize;
         let hash = Self::hash(&self.hasher, key);
-        let Some((_, e)) = self.slots.get_mut(slot).and_then(|t| t.find_mut(hash, |(k, _)| k.is(key))) else {
+        let Some((_, e)) = self.slots.get_mut(slot).and_then(|t| t.find_mut(hash, |(k, _)| **k == *key)) else {
             return false;
         };
         let was = e.expire() != 0;
@@ -313,16 +310,12 @@ impl Db {
     }
 
     pub fn keys_in_slot(&self, slot: u16, max: usize) -> Vec<Blob> {
-        self.slots.get(slot as usize).map_or(Vec::new(), |t| t.iter().take(max).map(|(k, _)| k.to_blob()).collect())
+        self.slots.get(slot as usize).map_or(Vec::new(), |t| t.iter().take(max).map(|(k, _)| k.clone()).collect())
     }
 
     /// Every live key and its entry, in slot order.
-    pub fn iter(&self, now: u64) -> impl Iterator<Item = (&[u8], &Entry)> + '_ {
-        self.slots
-            .iter()
-            .flat_map(|t| t.iter())
-            .filter(move |(_, e)| !e.is_expired(now))
-            .map(|(k, e)| (k.as_bytes(), e))
+    pub fn iter(&self, now: u64) -> impl Iterator<Item = (&Blob, &Entry)> + '_ {
+        self.slots.iter().flat_map(|t| t.iter()).filter(move |(_, e)| !e.is_expired(now)).map(|(k, e)| (k, e))
     }
 
     /// One SCAN step: whole slots from `cursor` (a slot number) until at
@@ -333,7 +326,7 @@ impl Db {
         cursor: u64,
         count: usize,
         now: u64,
-        mut keep: impl FnMut(&[u8], &Entry) -> bool,
+        mut keep: impl FnMut(&Blob, &Entry) -> bool,
     ) -> (u64, Vec<Blob>) {
         let mut out = Vec::new();
         if self.slots.is_empty() {
@@ -344,8 +337,8 @@ impl Db {
         while slot < SLOTS as usize && visited < count.max(1) {
             for (k, e) in self.slots[slot].iter() {
                 visited += 1;
-                if !e.is_expired(now) && keep(k.as_bytes(), e) {
-                    out.push(k.to_blob());
+                if !e.is_expired(now) && keep(k, e) {
+                    out.push(k.clone());
                 }
             }
             slot += 1;
@@ -375,7 +368,7 @@ impl Db {
             })?;
             let (key, entry) = self.slots[slot].iter().nth(nth)?;
             if !entry.is_expired(now) {
-                return Some(key.to_blob());
+                return Some(key.clone());
             }
             self.purge_slot(slot, now);
         }
@@ -385,7 +378,7 @@ impl Db {
                 self.purge_slot(slot, now);
             }
         }
-        self.iter(now).next().map(|(k, _)| k.into())
+        self.iter(now).next().map(|(k, _)| k.clone())
     }
 
     /// Removes the expired keys of one slot, queueing them as lazy expiry
@@ -396,7 +389,7 @@ impl Db {
         let expired = &mut self.expired;
         map.retain(|(k, e)| {
             if e.is_expired(now) {
-                expired.push(k.take());
+                expired.push(std::mem::take(k));
                 false
             } else {
                 true
@@ -460,13 +453,13 @@ impl Db {
     pub fn delete(&mut self, key: &[u8], now: u64) -> Option<Entry> {
         let slot = key_slot(key) as usize;
         let hash = Self::hash(&self.hasher, key);
-        let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| k.is(key)).ok()?;
+        let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
         let ((k, e), _) = occupied.remove();
         self.len -= 1;
         self.adjust_volatile(slot, e.expire() != 0, false);
         self.forget_far(key);
         if e.is_expired(now) {
-            self.expired.push(k.into_blob());
+            self.expired.push(k);
             return None;
         }
         Some(e)
@@ -502,7 +495,7 @@ impl Db {
             let before = map.len();
             map.retain(|(k, e)| {
                 if e.is_expired(now) {
-                    removed.push(k.take());
+                    removed.push(std::mem::take(k));
                     false
                 } else {
                     true
