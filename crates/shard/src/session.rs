@@ -197,31 +197,32 @@ impl Session {
     /// Runs requests under one lock until the queue is empty or one of them
     /// blocks or closes the connection.
     fn run_batch(&mut self) -> Next {
-        let shared = self.shared.clone();
-        // A guard, not a clone of the Arc: no shared refcount to bounce
-        // between cores on every batch.
+        // Borrowed field by field rather than through a clone of the Arc:
+        // no shared refcount to bounce between cores on every batch.
+        let Session { shared, client, decoder, out, pending, pubsub_rx, drained } = self;
+        let shared: &Shared = shared;
+        // A guard, not a clone of the Arc, for the same reason.
         let config = shared.config.load();
         let mut store = shared.store.lock();
         // Messages published before this batch go out before its replies;
         // none can be published during it, since PUBLISH needs this lock.
-        self.drain_messages();
+        drain_into(pubsub_rx, out, drained);
         // One clock reading per batch, like Redis's cached time per event
         // loop iteration.
         let now = unix_ms();
-        self.client.handle.touch(now);
-        while let Some(args) = self.pending.pop_front() {
-            if let Some(until) =
-                shared.pause.holds_request(|| crate::command::client::may_write(&shared, &args, &self.client))
+        client.handle.touch(now);
+        while let Some(args) = pending.pop_front() {
+            if let Some(until) = shared.pause.holds_request(|| crate::command::client::may_write(shared, &args, client))
             {
-                self.pending.push_front(args);
+                pending.push_front(args);
                 return Next::Paused(until);
             }
             let mut ctx = Ctx {
                 store: &mut store,
-                shared: &shared,
+                shared,
                 config: &config,
-                client: &mut self.client,
-                out: &mut self.out,
+                client: &mut *client,
+                out: &mut *out,
                 now,
                 mode: Mode::Normal,
                 action: None,
@@ -229,11 +230,11 @@ impl Session {
             dispatch::execute(&mut ctx, &args);
             let action = ctx.action.take();
             if !store.ready.is_empty() {
-                dispatch::serve_blocked(&mut store, &shared);
+                dispatch::serve_blocked(&mut store, shared);
             }
             // AUTH and HELLO may have changed what the decoder must allow.
-            self.decoder.limits.authenticated = self.client.authenticated;
-            self.out.proto = self.client.proto;
+            decoder.limits.authenticated = client.authenticated;
+            out.proto = client.proto;
             match action {
                 None => {}
                 Some(Action::Close) => return Next::Close,
@@ -244,12 +245,12 @@ impl Session {
                 Some(Action::Block { keys, timeout }) => {
                     let (tx, rx) = oneshot::channel();
                     store.block(Waiter {
-                        client: self.client.id(),
-                        db: self.client.db,
+                        client: client.id(),
+                        db: client.db,
                         keys,
                         args,
-                        proto: self.client.proto,
-                        handle: self.client.handle.clone(),
+                        proto: client.proto,
+                        handle: client.handle.clone(),
                         tx,
                     });
                     return Next::Block { rx, timeout };
@@ -333,9 +334,7 @@ impl Session {
     }
 
     fn drain_messages(&mut self) {
-        while let Ok(msg) = self.pubsub_rx.try_recv() {
-            self.push_message(msg);
-        }
+        drain_into(&mut self.pubsub_rx, &mut self.out, &mut self.drained);
     }
 
     /// `client-output-buffer-limit` for what this client has waiting: the
@@ -417,6 +416,14 @@ impl Session {
         }
         self.shared.monitors.remove(id);
         self.shared.clients.lock().remove(&id);
+    }
+}
+
+/// Moves queued pub/sub messages into `out`, counting them in `drained`.
+fn drain_into(rx: &mut mpsc::UnboundedReceiver<Message>, out: &mut ReplyBuf, drained: &mut usize) {
+    while let Ok(msg) = rx.try_recv() {
+        *drained += msg.size();
+        msg.write(out);
     }
 }
 

@@ -23,38 +23,98 @@ pub const SET_INTSET_ENTRIES: usize = 512;
 pub const ZSET_COMPACT_ENTRIES: usize = 128;
 
 /// A string value. Read it as a byte slice (`Deref`); change it in place
-/// through [`Str::make_mut`]. The representation is private so that it can
-/// be made compact without touching the commands.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Str(Vec<u8>);
+/// through [`Str::make_mut`] or replace it with [`Str::set`]. The
+/// representation is private so that it can change without touching the
+/// commands.
+///
+/// Short values (counters, flags, small tokens) are kept inline: reading
+/// one costs no pointer chase after the key's lookup, and writing one no
+/// allocation. The inline form fits beside `Vec`'s capacity niche, so a
+/// `Str` stays 24 bytes and an [`super::Entry`] 40.
+#[derive(Debug, Clone)]
+pub struct Str(Repr);
+
+/// Longest value kept inline.
+const INLINE: usize = 15;
+
+#[derive(Debug, Clone)]
+enum Repr {
+    Heap(Vec<u8>),
+    Inline(u8, [u8; INLINE]),
+}
 
 impl Str {
-    /// The bytes as a growable buffer (APPEND, SETRANGE, SETBIT).
+    fn inline(b: &[u8]) -> Option<Str> {
+        let mut buf = [0; INLINE];
+        buf.get_mut(..b.len())?.copy_from_slice(b);
+        Some(Str(Repr::Inline(b.len() as u8, buf)))
+    }
+
+    /// The bytes as a growable buffer (APPEND, SETRANGE, SETBIT). An inline
+    /// value moves to the heap first: a value that is grown in place tends
+    /// to keep growing.
     pub fn make_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.0
+        if let Repr::Inline(..) = self.0 {
+            self.0 = Repr::Heap(self.to_vec());
+        }
+        match &mut self.0 {
+            Repr::Heap(v) => v,
+            Repr::Inline(..) => unreachable!("moved to the heap above"),
+        }
+    }
+
+    /// Replaces the bytes (INCR and friends), reusing a heap buffer.
+    pub fn set(&mut self, b: &[u8]) {
+        match &mut self.0 {
+            Repr::Heap(v) => {
+                v.clear();
+                v.extend_from_slice(b);
+            }
+            Repr::Inline(..) => *self = Str::from(b),
+        }
     }
 
     pub fn into_vec(self) -> Vec<u8> {
-        self.0
+        match self.0 {
+            Repr::Heap(v) => v,
+            Repr::Inline(..) => self.to_vec(),
+        }
     }
 }
+
+impl Default for Str {
+    fn default() -> Str {
+        Str(Repr::Inline(0, [0; INLINE]))
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Str {}
 
 impl std::ops::Deref for Str {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Heap(v) => v,
+            Repr::Inline(n, buf) => buf.get(..usize::from(*n)).unwrap_or_default(),
+        }
     }
 }
 
 impl From<&[u8]> for Str {
     fn from(b: &[u8]) -> Str {
-        Str(b.to_vec())
+        Str::inline(b).unwrap_or_else(|| Str(Repr::Heap(b.to_vec())))
     }
 }
 
 impl From<Vec<u8>> for Str {
     fn from(v: Vec<u8>) -> Str {
-        Str(v)
+        Str::inline(&v).unwrap_or(Str(Repr::Heap(v)))
     }
 }
 

@@ -36,9 +36,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
     let n = match db.get_str_mut(key, now)? {
         Some(s) => {
             let n = parse_i64(s)?.checked_add(by).ok_or(CmdError::Overflow)?;
-            let v = s.make_mut();
-            v.clear();
-            v.extend_from_slice(fmt_i64(&mut buf, n));
+            s.set(fmt_i64(&mut buf, n));
             n
         }
         None => {
@@ -65,9 +63,7 @@ pub(super) fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let text = sum.to_human();
     match old {
         Some(s) => {
-            let v = s.make_mut();
-            v.clear();
-            v.extend_from_slice(text.as_bytes());
+            s.set(text.as_bytes());
         }
         None => {
             db.insert(key, Entry::new(Value::Str(text.as_bytes().into())));
