@@ -141,7 +141,7 @@ impl Proxy {
                 failures += 1;
                 // Say it when it starts and now and then while it lasts,
                 // not on every retry.
-                if failures == 1 || failures % 50 == 0 {
+                if failures == 1 || failures.is_multiple_of(50) {
                     tracing::warn!(failures, "topology refresh failed: {e}");
                 } else {
                     tracing::debug!(failures, "topology refresh failed: {e}");
