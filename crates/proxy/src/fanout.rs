@@ -10,7 +10,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::join_all;
 use slotway_resp::{frame_len, FrameLimits};
 
-use crate::redirect::{execute, Target};
+use tokio::time::Instant;
+
+use crate::redirect::{execute, Part, Target};
 use crate::router::{Merge, Shape};
 use crate::state::Proxy;
 
@@ -111,37 +113,52 @@ pub fn merge(policy: Merge, replies: &[Bytes]) -> Bytes {
     }
 }
 
-/// A multi-key request split by slot; `keys` are the key argument indices.
-pub async fn split(
-    proxy: Arc<Proxy>,
-    args: Vec<Bytes>,
-    keys: Vec<usize>,
-    shape: Shape,
-    policy: Merge,
-    is_write: bool,
-    lane: usize,
-) -> Bytes {
+/// A multi-key request split by slot, each part queued on its node.
+pub struct Split {
+    /// (slot, argument indices of its keys), in first-appearance order.
+    groups: Vec<(u16, Vec<usize>)>,
+    parts: Vec<Part>,
+}
+
+/// Splits a multi-key request by slot and queues every part, in order;
+/// `keys` are the key argument indices.
+pub async fn split_queue(proxy: &Arc<Proxy>, args: &[Bytes], keys: &[usize], shape: Shape, lane: usize) -> Split {
     let step = if shape == Shape::KeyValuePairs { 2 } else { 1 };
-    // (slot, argument indices of its keys), in first-appearance order.
     let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
-    for &k in &keys {
+    for &k in keys {
         let slot = slotway_slots::key_slot(&args[k]);
         match groups.iter_mut().find(|g| g.0 == slot) {
             Some(g) => g.1.push(k),
             None => groups.push((slot, vec![k])),
         }
     }
-    let parts = groups.iter().map(|(slot, idx)| {
-        let mut part: Vec<&[u8]> = Vec::with_capacity(1 + idx.len() * step);
+    let mut parts = Vec::with_capacity(groups.len());
+    let mut part: Vec<&[u8]> = Vec::new();
+    for (slot, idx) in &groups {
+        part.clear();
         part.push(&args[0]);
         for &i in idx {
             for j in i..i + step {
                 part.push(args.get(j).map(|a| &a[..]).unwrap_or(b""));
             }
         }
-        execute(&proxy, Target::Slot(*slot), encode_command(&part), is_write, lane)
-    });
-    let replies = join_all(parts).await;
+        parts.push(Part::queue(proxy, Target::Slot(*slot), encode_command(&part), lane).await);
+    }
+    Split { groups, parts }
+}
+
+/// The merged reply of a split request.
+pub async fn split_reply(
+    proxy: &Arc<Proxy>,
+    split: Split,
+    keys: &[usize],
+    policy: Merge,
+    is_write: bool,
+    lane: usize,
+    deadline: Instant,
+) -> Bytes {
+    let Split { groups, parts } = split;
+    let replies = join_all(parts.into_iter().map(|p| p.reply(proxy, is_write, lane, deadline))).await;
     if policy != Merge::KeyOrder {
         return merge(policy, &replies);
     }
@@ -157,13 +174,30 @@ pub async fn split(
     array_of(&out)
 }
 
-/// The same request to every master, merged.
-pub async fn all_masters(proxy: Arc<Proxy>, raw: Bytes, policy: Merge, is_write: bool, lane: usize) -> Bytes {
+/// Queues the same request to every master; `None` when there are none.
+pub async fn all_queue(proxy: &Arc<Proxy>, raw: &Bytes, lane: usize) -> Option<Vec<Part>> {
     let n = proxy.topology.load().shards.len();
     if n == 0 {
-        return Bytes::from_static(crate::redirect::errors::NOT_SERVED.as_bytes());
+        return None;
     }
-    let replies = join_all((0..n).map(|i| execute(&proxy, Target::Master(i), raw.clone(), is_write, lane))).await;
+    let mut parts = Vec::with_capacity(n);
+    for i in 0..n {
+        parts.push(Part::queue(proxy, Target::Master(i), raw.clone(), lane).await);
+    }
+    Some(parts)
+}
+
+/// The replies of requests queued to every master, merged.
+pub async fn all_reply(
+    proxy: &Arc<Proxy>,
+    parts: Option<Vec<Part>>,
+    policy: Merge,
+    is_write: bool,
+    lane: usize,
+    deadline: Instant,
+) -> Bytes {
+    let Some(parts) = parts else { return Bytes::from_static(crate::redirect::errors::NOT_SERVED.as_bytes()) };
+    let replies = join_all(parts.into_iter().map(|p| p.reply(proxy, is_write, lane, deadline))).await;
     merge(policy, &replies)
 }
 
@@ -181,19 +215,34 @@ pub fn pack_cursor(idx: usize, node_cursor: u64) -> Option<u64> {
     Some(node_cursor << NODE_BITS | idx as u64)
 }
 
+/// A SCAN queued on the master its cursor names.
+pub struct Scan {
+    idx: usize,
+    masters: usize,
+    part: Part,
+}
+
 /// SCAN: the cursor names a master and that master's cursor; when one
 /// master is done the cursor moves on to the next, and 0 after the last.
-pub async fn scan(proxy: Arc<Proxy>, mut args: Vec<Bytes>, lane: usize) -> Bytes {
+/// An invalid cursor is answered at once.
+pub async fn scan_queue(proxy: &Arc<Proxy>, mut args: Vec<Bytes>, lane: usize) -> Result<Scan, Bytes> {
     let Some(cursor) = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse::<u64>().ok()) else {
-        return Bytes::from_static(b"-ERR invalid cursor\r\n");
+        return Err(Bytes::from_static(b"-ERR invalid cursor\r\n"));
     };
     let (idx, node_cursor) = unpack_cursor(cursor);
     let masters = proxy.topology.load().shards.len();
     if idx >= masters.max(1) {
-        return Bytes::from_static(b"-ERR invalid cursor\r\n");
+        return Err(Bytes::from_static(b"-ERR invalid cursor\r\n"));
     }
     args[1] = Bytes::from(node_cursor.to_string());
-    let reply = execute(&proxy, Target::Master(idx), encode_command(&args), false, lane).await;
+    let part = Part::queue(proxy, Target::Master(idx), encode_command(&args), lane).await;
+    Ok(Scan { idx, masters, part })
+}
+
+/// The SCAN reply with the node's cursor packed into the proxy's.
+pub async fn scan_reply(proxy: &Arc<Proxy>, scan: Scan, lane: usize, deadline: Instant) -> Bytes {
+    let Scan { idx, masters, part } = scan;
+    let reply = part.reply(proxy, false, lane, deadline).await;
     let Some(elems) = array_elems(&reply).filter(|e| e.len() == 2) else { return reply };
     let next = std::str::from_utf8(elems[0])
         .ok()
@@ -216,16 +265,28 @@ pub async fn scan(proxy: Arc<Proxy>, mut args: Vec<Bytes>, lane: usize) -> Bytes
     b.freeze()
 }
 
-/// RANDOMKEY: a random master first, the others while they have no keys.
-pub async fn random_key(proxy: Arc<Proxy>, raw: Bytes, lane: usize) -> Bytes {
+/// RANDOMKEY: a random master first (queued now), the others while they
+/// have no keys.
+pub async fn random_key_queue(proxy: &Arc<Proxy>, raw: Bytes, lane: usize) -> (usize, Part) {
     let n = proxy.topology.load().shards.len().max(1);
     let start: usize = rand::random::<usize>() % n;
-    let mut reply = Bytes::new();
-    for i in 0..n {
-        reply = execute(&proxy, Target::Master((start + i) % n), raw.clone(), false, lane).await;
+    (start, Part::queue(proxy, Target::Master(start), raw, lane).await)
+}
+
+pub async fn random_key_reply(
+    proxy: &Arc<Proxy>,
+    (start, first): (usize, Part),
+    raw: Bytes,
+    lane: usize,
+    deadline: Instant,
+) -> Bytes {
+    let n = proxy.topology.load().shards.len().max(1);
+    let mut reply = first.reply(proxy, false, lane, deadline).await;
+    for i in 1..n {
         if &reply[..] != b"$-1\r\n" {
             break;
         }
+        reply = execute(proxy, Target::Master((start + i) % n), raw.clone(), false, lane).await;
     }
     reply
 }

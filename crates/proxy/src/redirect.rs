@@ -6,8 +6,13 @@
 //! table, triggers a refresh and resends to the new owner; ASK resends to
 //! the target behind `ASKING` without touching the table; TRYAGAIN and
 //! CLUSTERDOWN are retried with backoff until `timeouts.retry_ms`; a lost
-//! connection is retried when the request was never written, or when it
-//! was written but cannot modify data.
+//! connection is retried on the refreshed table until the request deadline
+//! when the request was never written, or when it was written but cannot
+//! modify data (a failover takes seconds).
+//!
+//! A request's first attempt is queued by the session itself, in request
+//! order ([`Part::queue`]); only the reply and any resend are awaited in
+//! the request's future ([`Part::reply`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +21,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::state::Proxy;
-use crate::upstream::UpstreamError;
+use crate::topology::Topology;
+use crate::upstream::{self, Queued, UpstreamError};
 
 /// Every error text the proxy itself produces, in one place.
 pub mod errors {
@@ -92,97 +98,155 @@ pub enum Target {
     Master(usize),
 }
 
+/// The master `target` names in `topo`.
+fn resolve(topo: &Topology, target: Target) -> Option<&str> {
+    match target {
+        Target::Slot(slot) => topo.master_addr(slot),
+        Target::AnyMaster(n) | Target::Master(n) => {
+            let count = topo.shards.len();
+            let n = if matches!(target, Target::AnyMaster(_)) && count > 0 { n % count } else { n };
+            topo.shards.get(n).and_then(|s| topo.nodes.get(s.master)).map(|n| n.addr.as_str())
+        }
+    }
+}
+
+/// A request whose first attempt is on its node's queue: the session
+/// queues requests in the order they came, and only the wait for the reply
+/// (and any resend) happens later, in [`Part::reply`].
+pub struct Part {
+    target: Target,
+    bytes: Bytes,
+    /// The table the first attempt was routed with, and what queueing gave;
+    /// `None` when no node served the target.
+    first: Option<(Arc<Topology>, Queued)>,
+}
+
+impl Part {
+    /// Routes `bytes` on the current table and queues it on the lane's
+    /// connection to that node.
+    pub async fn queue(proxy: &Arc<Proxy>, target: Target, bytes: Bytes, lane: usize) -> Part {
+        let topo = proxy.topology.load_full();
+        let first = match resolve(&topo, target) {
+            Some(addr) => {
+                let config = proxy.config.load_full();
+                let q = proxy.upstreams.enqueue(&config, &proxy.metrics, addr, lane, bytes.clone(), false).await;
+                Some(q)
+            }
+            None => None,
+        };
+        Part { target, bytes, first: first.map(|q| (topo, q)) }
+    }
+
+    /// The reply the client should see, following redirections; a lost or
+    /// unreachable node is retried on the refreshed table until `deadline`
+    /// when running the request again cannot apply a write twice.
+    pub async fn reply(self, proxy: &Arc<Proxy>, is_write: bool, lane: usize, deadline: Instant) -> Bytes {
+        let Part { target, bytes, mut first } = self;
+        let config = proxy.config.load_full();
+        let retry_until = Instant::now() + Duration::from_millis(config.timeouts.retry_ms);
+        let mut backoff = Duration::from_millis(10);
+        let mut redirect: Option<(String, bool)> = None;
+        let mut redirects = 0;
+        loop {
+            // The table is held (not copied) while its node address is in use.
+            let topo;
+            let addr: &str;
+            let reply = match (first.take(), &redirect) {
+                (Some((t, queued)), _) => {
+                    topo = t;
+                    addr = resolve(&topo, target).unwrap_or_default();
+                    upstream::wait(queued, addr).await
+                }
+                (None, Some((to, asking))) => {
+                    addr = to;
+                    proxy.upstreams.send(&config, &proxy.metrics, addr, lane, bytes.clone(), *asking).await
+                }
+                (None, None) => {
+                    topo = proxy.topology.load_full();
+                    match resolve(&topo, target) {
+                        Some(a) => {
+                            addr = a;
+                            proxy.upstreams.send(&config, &proxy.metrics, addr, lane, bytes.clone(), false).await
+                        }
+                        None => {
+                            proxy.trigger_refresh();
+                            if Instant::now() + backoff < retry_until {
+                                tokio::time::sleep(backoff).await;
+                                backoff = (backoff * 2).min(Duration::from_millis(200));
+                                continue;
+                            }
+                            return Bytes::from_static(errors::NOT_SERVED.as_bytes());
+                        }
+                    }
+                }
+            };
+            let retry_connection = match reply {
+                Ok(reply) => match outcome(&reply) {
+                    Outcome::Done => return reply,
+                    Outcome::Moved { slot, addr: to } => {
+                        proxy.metrics.redirections.with_label_values(&["moved", to]).inc();
+                        proxy.slot_moved(slot, to);
+                        redirects += 1;
+                        if redirects > MAX_REDIRECTS {
+                            return Bytes::from_static(errors::TOO_MANY_REDIRECTS.as_bytes());
+                        }
+                        redirect = Some((to.to_string(), false));
+                        proxy.metrics.retries.inc();
+                        continue;
+                    }
+                    Outcome::Ask { addr: to } => {
+                        proxy.metrics.redirections.with_label_values(&["ask", to]).inc();
+                        redirects += 1;
+                        if redirects > MAX_REDIRECTS {
+                            return Bytes::from_static(errors::TOO_MANY_REDIRECTS.as_bytes());
+                        }
+                        redirect = Some((to.to_string(), true));
+                        proxy.metrics.retries.inc();
+                        continue;
+                    }
+                    Outcome::Busy(kind) => {
+                        proxy.metrics.redirections.with_label_values(&[kind, addr]).inc();
+                        if Instant::now() + backoff >= retry_until {
+                            return reply;
+                        }
+                        false
+                    }
+                },
+                Err(UpstreamError::NotWritten(_)) => true,
+                Err(UpstreamError::Written(_)) if !is_write => true,
+                Err(UpstreamError::Written(_)) => {
+                    proxy.metrics.errors.with_label_values(&["unknown_outcome"]).inc();
+                    proxy.trigger_refresh();
+                    return Bytes::from_static(errors::UNKNOWN_OUTCOME.as_bytes());
+                }
+            };
+            if retry_connection {
+                // A failover takes the cluster's node timeout plus an
+                // election: keep trying while the client still waits.
+                proxy.trigger_refresh();
+                if Instant::now() + backoff >= retry_until {
+                    proxy.metrics.errors.with_label_values(&["upstream"]).inc();
+                    return Bytes::from(format!("-ERR slotway: upstream {addr} unavailable\r\n"));
+                }
+            }
+            // Busy or connection trouble: ask the (maybe refreshed) table again.
+            redirect = None;
+            proxy.metrics.retries.inc();
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The request deadline for a request starting now.
+pub fn deadline(proxy: &Proxy) -> Instant {
+    Instant::now() + Duration::from_millis(proxy.config.load().timeouts.request_ms.max(1))
+}
+
 /// Sends `bytes` and returns the reply the client should see.
 pub async fn execute(proxy: &Arc<Proxy>, target: Target, bytes: Bytes, is_write: bool, lane: usize) -> Bytes {
-    let config = proxy.config.load_full();
-    let retry_until = Instant::now() + Duration::from_millis(config.timeouts.retry_ms);
-    let mut backoff = Duration::from_millis(10);
-    let mut redirect: Option<(String, bool)> = None;
-    let mut redirects = 0;
-    loop {
-        // The table is held (not copied) while its node address is in use.
-        let topo;
-        let addr: &str = match &redirect {
-            Some((addr, _)) => addr,
-            None => {
-                topo = proxy.topology.load_full();
-                let addr = match target {
-                    Target::Slot(slot) => topo.master_addr(slot),
-                    Target::AnyMaster(n) | Target::Master(n) => {
-                        let count = topo.shards.len();
-                        let n = if matches!(target, Target::AnyMaster(_)) && count > 0 { n % count } else { n };
-                        topo.shards.get(n).and_then(|s| topo.nodes.get(s.master)).map(|n| n.addr.as_str())
-                    }
-                };
-                match addr {
-                    Some(a) => a,
-                    None => {
-                        proxy.trigger_refresh();
-                        if Instant::now() + backoff < retry_until {
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_millis(200));
-                            continue;
-                        }
-                        return Bytes::from_static(errors::NOT_SERVED.as_bytes());
-                    }
-                }
-            }
-        };
-        let asking = redirect.as_ref().is_some_and(|r| r.1);
-        let reply = proxy.upstreams.send(&config, &proxy.metrics, addr, lane, bytes.clone(), asking).await;
-        let retry_connection = match reply {
-            Ok(reply) => match outcome(&reply) {
-                Outcome::Done => return reply,
-                Outcome::Moved { slot, addr: to } => {
-                    proxy.metrics.redirections.with_label_values(&["moved", to]).inc();
-                    proxy.slot_moved(slot, to);
-                    redirects += 1;
-                    if redirects > MAX_REDIRECTS {
-                        return Bytes::from_static(errors::TOO_MANY_REDIRECTS.as_bytes());
-                    }
-                    redirect = Some((to.to_string(), false));
-                    proxy.metrics.retries.inc();
-                    continue;
-                }
-                Outcome::Ask { addr: to } => {
-                    proxy.metrics.redirections.with_label_values(&["ask", to]).inc();
-                    redirects += 1;
-                    if redirects > MAX_REDIRECTS {
-                        return Bytes::from_static(errors::TOO_MANY_REDIRECTS.as_bytes());
-                    }
-                    redirect = Some((to.to_string(), true));
-                    proxy.metrics.retries.inc();
-                    continue;
-                }
-                Outcome::Busy(kind) => {
-                    proxy.metrics.redirections.with_label_values(&[kind, addr]).inc();
-                    if Instant::now() + backoff >= retry_until {
-                        return reply;
-                    }
-                    false
-                }
-            },
-            Err(UpstreamError::NotWritten(_)) => true,
-            Err(UpstreamError::Written(_)) if !is_write => true,
-            Err(UpstreamError::Written(_)) => {
-                proxy.metrics.errors.with_label_values(&["unknown_outcome"]).inc();
-                proxy.trigger_refresh();
-                return Bytes::from_static(errors::UNKNOWN_OUTCOME.as_bytes());
-            }
-        };
-        if retry_connection {
-            proxy.trigger_refresh();
-            if Instant::now() + backoff >= retry_until {
-                proxy.metrics.errors.with_label_values(&["upstream"]).inc();
-                return Bytes::from(format!("-ERR slotway: upstream {addr} unavailable\r\n"));
-            }
-        }
-        // Busy or connection trouble: ask the (maybe refreshed) table again.
-        redirect = None;
-        proxy.metrics.retries.inc();
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_millis(200));
-    }
+    let deadline = deadline(proxy);
+    Part::queue(proxy, target, bytes, lane).await.reply(proxy, is_write, lane, deadline).await
 }
 
 #[cfg(test)]

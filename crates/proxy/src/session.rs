@@ -17,7 +17,6 @@ mod resp3;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -28,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
 use crate::fanout;
-use crate::redirect::{errors, execute, Target};
+use crate::redirect::{self, errors, Part, Target};
 use crate::router::{self, Route};
 use crate::state::Proxy;
 
@@ -77,7 +76,8 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
         while pending.len() < max_pipeline && !client.closing {
             match decoder.decode(&mut inbuf) {
                 Ok(Some(req)) => {
-                    pending.push_back(dispatch(&proxy, &mut client, req));
+                    let reply = dispatch(&proxy, &mut client, req).await;
+                    pending.push_back(reply);
                     // Before AUTH, requests are held to Redis's tight size bounds.
                     decoder.limits.authenticated = client.authenticated;
                 }
@@ -118,8 +118,9 @@ pub async fn run(proxy: Arc<Proxy>, stream: TcpStream, id: u64) {
     proxy.metrics.client_connections.dec();
 }
 
-/// Turns one request into the future of its reply.
-fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
+/// Routes one request and queues it on its nodes; returns the future of
+/// its reply.
+async fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
     let Some((spec, route)) = router::route(&req.args) else {
         proxy.metrics.errors.with_label_values(&["unknown_command"]).inc();
         return ready(local::unknown_command(&req.args));
@@ -189,25 +190,53 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
             _ => Work::One(Target::AnyMaster(rand::random())),
         }
     };
-    let deadline = Duration::from_millis(proxy.config.load().timeouts.request_ms.max(1));
-    let p = proxy.clone();
+    let deadline = redirect::deadline(proxy);
     let shape = client.resp3.then(|| resp3::shape(spec.name, &req.args));
     let args = req.args;
-    // One allocation per forwarded request: the whole request's future.
+    // Queued here, at the request's turn, so a client's requests reach
+    // each node in the order they came; waiting for queue space is the
+    // backpressure.
+    let queue = async {
+        match work {
+            Work::One(target) => Queued::One(Part::queue(proxy, target, raw, lane).await),
+            Work::Split(keys, shape, merge) => {
+                let split = fanout::split_queue(proxy, &args, &keys, shape, lane).await;
+                Queued::Split(split, keys, merge)
+            }
+            Work::All(merge) => Queued::All(fanout::all_queue(proxy, &raw, lane).await, merge),
+            Work::Scan => match fanout::scan_queue(proxy, args, lane).await {
+                Ok(scan) => Queued::Scan(scan),
+                Err(reply) => Queued::Done(reply),
+            },
+            Work::RandomKey => {
+                let first = fanout::random_key_queue(proxy, raw.clone(), lane).await;
+                Queued::RandomKey(first, raw)
+            }
+            Work::Info => Queued::Info(args),
+        }
+    };
+    let Ok(queued) = tokio::time::timeout_at(deadline, queue).await else {
+        proxy.metrics.errors.with_label_values(&["timeout"]).inc();
+        latency.observe(started.elapsed().as_secs_f64());
+        return ready(Bytes::from_static(errors::TIMEOUT.as_bytes()));
+    };
+    let p = proxy.clone();
+    // One allocation per forwarded request: the wait for its reply.
     Pending::Running(Box::pin(async move {
         let fut = async {
-            match work {
-                Work::One(target) => execute(&p, target, raw, is_write, lane).await,
-                Work::Split(keys, shape, merge) => {
-                    fanout::split(p.clone(), args, keys, shape, merge, is_write, lane).await
+            match queued {
+                Queued::One(part) => part.reply(&p, is_write, lane, deadline).await,
+                Queued::Split(split, keys, merge) => {
+                    fanout::split_reply(&p, split, &keys, merge, is_write, lane, deadline).await
                 }
-                Work::All(merge) => fanout::all_masters(p.clone(), raw, merge, is_write, lane).await,
-                Work::Scan => fanout::scan(p.clone(), args, lane).await,
-                Work::RandomKey => fanout::random_key(p.clone(), raw, lane).await,
-                Work::Info => local::info(p.clone(), args, lane).await,
+                Queued::All(parts, merge) => fanout::all_reply(&p, parts, merge, is_write, lane, deadline).await,
+                Queued::Scan(scan) => fanout::scan_reply(&p, scan, lane, deadline).await,
+                Queued::RandomKey(first, raw) => fanout::random_key_reply(&p, first, raw, lane, deadline).await,
+                Queued::Info(args) => local::info(p.clone(), args, lane).await,
+                Queued::Done(reply) => reply,
             }
         };
-        let reply = match tokio::time::timeout(deadline, fut).await {
+        let reply = match tokio::time::timeout_at(deadline, fut).await {
             Ok(reply) => {
                 if reply.first() == Some(&b'-') {
                     p.metrics.errors.with_label_values(&["reply"]).inc();
@@ -225,6 +254,17 @@ fn dispatch(proxy: &Arc<Proxy>, client: &mut Client, req: Request) -> Pending {
             None => reply,
         }
     }))
+}
+
+/// A forwarded request once its first attempt is on the nodes' queues.
+enum Queued {
+    One(Part),
+    Split(fanout::Split, Vec<usize>, router::Merge),
+    All(Option<Vec<Part>>, router::Merge),
+    Scan(fanout::Scan),
+    RandomKey((usize, Part), Bytes),
+    Info(Vec<Bytes>),
+    Done(Bytes),
 }
 
 /// What a forwarded request does, decided before its future is built.

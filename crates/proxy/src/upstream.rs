@@ -46,6 +46,17 @@ pub enum UpstreamError {
 
 pub type Reply = Result<Bytes, UpstreamError>;
 
+/// A job on a connection's queue (its reply to come), or why it is not.
+pub type Queued = Result<oneshot::Receiver<Reply>, UpstreamError>;
+
+/// The reply of a job queued toward `addr`.
+pub async fn wait(queued: Queued, addr: &str) -> Reply {
+    match queued {
+        Ok(rx) => rx.await.unwrap_or_else(|_| Err(UpstreamError::Written(format!("connection to {addr} lost")))),
+        Err(e) => Err(e),
+    }
+}
+
 /// One request toward a node.
 pub struct Job {
     /// The complete RESP request.
@@ -80,12 +91,29 @@ impl Upstreams {
         bytes: Bytes,
         asking: bool,
     ) -> Reply {
+        let queued = self.enqueue(config, metrics, addr, lane, bytes, asking).await;
+        wait(queued, addr).await
+    }
+
+    /// Puts `bytes` on the lane's queue toward `addr`, waiting only for
+    /// queue space (the backpressure); the receiver then yields the reply.
+    /// Jobs queued one after another on a lane are written in that order.
+    pub async fn enqueue(
+        &self,
+        config: &Arc<ProxyConfig>,
+        metrics: &Arc<Metrics>,
+        addr: &str,
+        lane: usize,
+        bytes: Bytes,
+        asking: bool,
+    ) -> Queued {
         let sender = self.sender(config, metrics, addr, lane);
-        let (tx, rx) = oneshot::channel();
-        if sender.send(Job { bytes, asking, reply: tx }).await.is_err() {
+        let Ok(permit) = sender.reserve().await else {
             return Err(UpstreamError::NotWritten(format!("connection to {addr} closed")));
-        }
-        rx.await.unwrap_or_else(|_| Err(UpstreamError::Written(format!("connection to {addr} lost"))))
+        };
+        let (tx, rx) = oneshot::channel();
+        permit.send(Job { bytes, asking, reply: tx });
+        Ok(rx)
     }
 
     fn sender(&self, config: &Arc<ProxyConfig>, metrics: &Arc<Metrics>, addr: &str, lane: usize) -> mpsc::Sender<Job> {

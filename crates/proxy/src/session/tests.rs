@@ -1,5 +1,6 @@
 use super::*;
 use crate::upstream::tests::{fake_node, proxy_with};
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Echoes each key back as a bulk string; keys named `slow*` take 150 ms.
