@@ -224,7 +224,7 @@ impl Part {
                 // A failover takes the cluster's node timeout plus an
                 // election: keep trying while the client still waits.
                 proxy.trigger_refresh();
-                if Instant::now() + backoff >= retry_until {
+                if Instant::now() + backoff >= deadline {
                     proxy.metrics.errors.with_label_values(&["upstream"]).inc();
                     return Bytes::from(format!("-ERR slotway: upstream {addr} unavailable\r\n"));
                 }
