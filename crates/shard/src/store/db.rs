@@ -385,17 +385,26 @@ impl Db {
     /// does.
     fn purge_slot(&mut self, slot: usize, now: u64) {
         let Some(map) = self.slots.get_mut(slot) else { return };
+        let gone = Self::drain_expired(map, now, &mut self.expired);
+        self.count_expired(slot, gone);
+    }
+
+    /// Moves the expired entries of one slot's table into `out`; returns
+    /// how many.
+    fn drain_expired(map: &mut SlotTable, now: u64, out: &mut Vec<Blob>) -> usize {
         let before = map.len();
-        let expired = &mut self.expired;
         map.retain(|(k, e)| {
             if e.is_expired(now) {
-                expired.push(std::mem::take(k));
+                out.push(std::mem::take(k));
                 false
             } else {
                 true
             }
         });
-        let gone = before - map.len();
+        before - map.len()
+    }
+
+    fn count_expired(&mut self, slot: usize, gone: usize) {
         self.len -= gone;
         self.volatile[slot] -= gone as u32;
         self.volatile_len -= gone;
@@ -492,19 +501,8 @@ impl Db {
             }
             let map = &mut self.slots[slot];
             examined += map.len();
-            let before = map.len();
-            map.retain(|(k, e)| {
-                if e.is_expired(now) {
-                    removed.push(std::mem::take(k));
-                    false
-                } else {
-                    true
-                }
-            });
-            let gone = before - map.len();
-            self.len -= gone;
-            self.volatile[slot] -= gone as u32;
-            self.volatile_len -= gone;
+            let gone = Self::drain_expired(map, now, &mut removed);
+            self.count_expired(slot, gone);
         }
         (removed, examined)
     }
