@@ -67,19 +67,7 @@ macro_rules! typed_access {
         /// The value at `key` if it has this type; WRONGTYPE otherwise.
         /// Counts a keyspace hit or miss, as reads do.
         pub fn $get(&mut self, key: &[u8], now: u64) -> Result<Option<&$ty>, CmdError> {
-            let found = Self::lookup(
-                &self.hasher,
-                &mut self.slots,
-                &mut self.len,
-                &mut self.volatile,
-                &mut self.volatile_len,
-                &mut self.expired,
-                key,
-                now,
-                true,
-            );
-            let counter = if found.is_some() { &self.hits } else { &self.misses };
-            counter.set(counter.get() + 1);
+            let found = self.lookup_flags(key, now, true, true);
             match found {
                 None => Ok(None),
                 Some(Entry { value: Value::$variant(v), .. }) => Ok(Some(v)),
