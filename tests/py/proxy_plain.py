@@ -3,6 +3,8 @@ import sys
 
 import redis
 
+from protocols import run_each_protocol
+
 port = int(sys.argv[1])
 
 
@@ -63,17 +65,4 @@ def check(proto):
         assert "unknown command" in str(e), e
 
 
-# RESP2 explicitly, then the client's default (RESP3 from redis-py 8 on,
-# sent as HELLO 3 at connect): both must work through the proxy.
-try:
-    redis.Redis(protocol=2)
-    protocols = [2, None]
-except TypeError:  # redis-py before 5 has no protocol argument: RESP2 only
-    protocols = [None]
-for proto in protocols:
-    try:
-        check(proto)
-    except Exception as e:
-        name = "the default protocol" if proto is None else f"protocol={proto}"
-        raise AssertionError(f"with {name} (redis-py {redis.__version__}): {e!r}") from e
-print("ok")
+run_each_protocol(check)
