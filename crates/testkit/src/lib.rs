@@ -77,8 +77,11 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     if !path.exists() {
         BUILT.get_or_init(|| {
             let release = bin_dir().file_name().is_some_and(|n| n == "release");
+            // The test runs in its own package's folder, so name the
+            // workspace: a bare `--bins` builds only that package's (none).
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
             let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            cmd.args(["build", "--bins"]);
+            cmd.args(["build", "--workspace", "--bins", "--manifest-path"]).arg(&manifest);
             if release {
                 cmd.arg("--release");
             }
