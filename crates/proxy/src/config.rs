@@ -195,7 +195,7 @@ impl Default for ProxyConfig {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect_ms: 1000, request_ms: 5000, retry_ms: 3000, shutdown_ms: 5000 }
+        Timeouts { connect_ms: 1000, request_ms: 10000, retry_ms: 3000, shutdown_ms: 5000 }
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Metrics {
     /// `tryagain`, `clusterdown`) and node.
     pub redirections: IntCounterVec,
     pub retries: IntCounter,
+    /// Reads served by a replica while their master was unreachable, by
+    /// the replica that served them.
+    pub replica_reads: IntCounterVec,
     pub topology_refreshes: IntCounter,
     pub topology_refresh_seconds: Histogram,
     pub slot_table_version: IntGauge,
@@ -69,6 +72,11 @@ impl Metrics {
                 &["kind", "node"],
             ),
             retries: reg(&r, IntCounter::new("slotway_retries_total", "Requests sent again.").expect("valid metric")),
+            replica_reads: counter_vec(
+                "slotway_replica_reads_total",
+                "Reads served by a replica while their master could not be reached.",
+                &["node"],
+            ),
             topology_refreshes: reg(
                 &r,
                 IntCounter::new("slotway_topology_refreshes_total", "Slot table refreshes.").expect("valid metric"),

@@ -8,7 +8,8 @@
 //! CLUSTERDOWN are retried with backoff until `timeouts.retry_ms`; a lost
 //! connection is retried on the refreshed table until the request deadline
 //! when the request was never written, or when it was written but cannot
-//! modify data (a failover takes seconds).
+//! modify data (a failover takes seconds). Meanwhile a read whose master
+//! cannot be reached at all is served by one of the slot's replicas.
 //!
 //! A request's first attempt is queued by the session itself, in request
 //! order ([`Part::queue`]); only the reply and any resend are awaited in
@@ -20,6 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use crate::config::ProxyConfig;
 use crate::state::Proxy;
 use crate::topology::Topology;
 use crate::upstream::{self, Queued, UpstreamError};
@@ -212,7 +214,15 @@ impl Part {
                         false
                     }
                 },
-                Err(UpstreamError::NotWritten(_)) => true,
+                Err(UpstreamError::Unreachable(_)) if !is_write => {
+                    if let Target::Slot(slot) = target {
+                        if let Some(reply) = replica_read(proxy, &config, slot, lane, &bytes).await {
+                            return reply;
+                        }
+                    }
+                    true
+                }
+                Err(UpstreamError::NotWritten(_) | UpstreamError::Unreachable(_)) => true,
                 Err(UpstreamError::Written(_)) if !is_write => true,
                 Err(UpstreamError::Written(_)) => {
                     proxy.metrics.errors.with_label_values(&["unknown_outcome"]).inc();
@@ -236,6 +246,36 @@ impl Part {
             backoff = (backoff * 2).min(Duration::from_millis(200));
         }
     }
+}
+
+/// A read whose master cannot be reached, served by one of the slot's
+/// replicas instead: while the cluster fails the master over, the replica
+/// holds what the promotion will keep, so the client need not wait for it.
+/// `None` when no replica gives a usable answer.
+async fn replica_read(
+    proxy: &Arc<Proxy>,
+    config: &Arc<ProxyConfig>,
+    slot: u16,
+    lane: usize,
+    bytes: &Bytes,
+) -> Option<Bytes> {
+    let topo = proxy.topology.load_full();
+    let shard = topo.shard_for(slot)?;
+    for node in shard.replicas.iter().filter_map(|&r| topo.nodes.get(r)) {
+        let Ok(reply) =
+            proxy.upstreams.send_replica_read(config, &proxy.metrics, &node.addr, lane, bytes.clone()).await
+        else {
+            continue;
+        };
+        // A replica still loading, or one that no longer follows this
+        // slot's master (MOVED), has nothing to say for it.
+        let unusable = reply.starts_with(b"-LOADING") || reply.starts_with(b"-MASTERDOWN");
+        if outcome(&reply) == Outcome::Done && !unusable {
+            proxy.metrics.replica_reads.with_label_values(&[&node.addr]).inc();
+            return Some(reply);
+        }
+    }
+    None
 }
 
 /// The request deadline for a request starting now.

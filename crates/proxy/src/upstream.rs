@@ -11,8 +11,13 @@
 //! [`UpstreamError::Written`] (the node may have run it) and every job not
 //! yet written as [`UpstreamError::NotWritten`]; the caller decides from
 //! that whether a retry is safe. The task then reconnects with backoff,
-//! failing new jobs at once while the node is unreachable so requests can
-//! be retried elsewhere after a topology refresh.
+//! failing new jobs at once as [`UpstreamError::Unreachable`] while the
+//! node cannot be reached, so requests can be retried elsewhere: on the
+//! refreshed table, or (reads) on a replica.
+//!
+//! Besides the links every request uses, a node can have replica-read
+//! links ([`Upstreams::send_replica_read`]): connections that said
+//! `READONLY`, used only to serve reads while a master is unreachable.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +47,9 @@ pub enum UpstreamError {
     /// The connection died after the bytes were written: the node may or may
     /// not have run the command.
     Written(String),
+    /// The node cannot be reached at all (connect failed): nothing was
+    /// written, and the node is likely down rather than slow.
+    Unreachable(String),
 }
 
 pub type Reply = Result<Bytes, UpstreamError>;
@@ -76,6 +84,10 @@ struct NodeConns {
 #[derive(Default)]
 pub struct Upstreams {
     nodes: RwLock<HashMap<String, Arc<NodeConns>>>,
+    /// Links that said READONLY, for reads served by a replica while its
+    /// master is unreachable; apart from `nodes` so the hot path never
+    /// builds a composite key.
+    replica_reads: RwLock<HashMap<String, Arc<NodeConns>>>,
 }
 
 impl Upstreams {
@@ -107,22 +119,25 @@ impl Upstreams {
         bytes: Bytes,
         asking: bool,
     ) -> Queued {
-        let sender = self.sender(config, metrics, addr, lane);
-        let Ok(permit) = sender.reserve().await else {
-            return Err(UpstreamError::NotWritten(format!("connection to {addr} closed")));
-        };
-        let (tx, rx) = oneshot::channel();
-        permit.send(Job { bytes, asking, reply: tx });
-        Ok(rx)
+        queue_on(self.sender(config, metrics, addr, lane), addr, bytes, asking).await
+    }
+
+    /// Sends a read-only request to the replica at `addr` on a link that
+    /// said READONLY, and waits for the raw reply.
+    pub async fn send_replica_read(
+        &self,
+        config: &Arc<ProxyConfig>,
+        metrics: &Arc<Metrics>,
+        addr: &str,
+        lane: usize,
+        bytes: Bytes,
+    ) -> Reply {
+        let sender = pick(&self.replica_reads, config, metrics, addr, lane, true);
+        wait(queue_on(sender, addr, bytes, false).await, addr).await
     }
 
     fn sender(&self, config: &Arc<ProxyConfig>, metrics: &Arc<Metrics>, addr: &str, lane: usize) -> mpsc::Sender<Job> {
-        if let Some(n) = self.nodes.read().get(addr) {
-            return n.senders[lane % n.senders.len()].clone();
-        }
-        let mut nodes = self.nodes.write();
-        let n = nodes.entry(addr.to_string()).or_insert_with(|| Arc::new(spawn_node(config, metrics, addr)));
-        n.senders[lane % n.senders.len()].clone()
+        pick(&self.nodes, config, metrics, addr, lane, false)
     }
 
     /// Opens connections to `addr` now (after discovery) so readiness does
@@ -140,16 +155,46 @@ impl Upstreams {
     /// once the jobs already queued are answered.
     pub fn retain(&self, keep: &[&str]) {
         self.nodes.write().retain(|addr, _| keep.contains(&addr.as_str()));
+        self.replica_reads.write().retain(|addr, _| keep.contains(&addr.as_str()));
     }
 }
 
-fn spawn_node(config: &Arc<ProxyConfig>, metrics: &Arc<Metrics>, addr: &str) -> NodeConns {
+/// The lane's link toward `addr` in `links`, spawning the node's links on
+/// first use.
+fn pick(
+    links: &RwLock<HashMap<String, Arc<NodeConns>>>,
+    config: &Arc<ProxyConfig>,
+    metrics: &Arc<Metrics>,
+    addr: &str,
+    lane: usize,
+    readonly: bool,
+) -> mpsc::Sender<Job> {
+    if let Some(n) = links.read().get(addr) {
+        return n.senders[lane % n.senders.len()].clone();
+    }
+    let mut links = links.write();
+    let n = links.entry(addr.to_string()).or_insert_with(|| Arc::new(spawn_node(config, metrics, addr, readonly)));
+    n.senders[lane % n.senders.len()].clone()
+}
+
+/// Puts a job on `sender`'s queue, waiting only for queue space.
+async fn queue_on(sender: mpsc::Sender<Job>, addr: &str, bytes: Bytes, asking: bool) -> Queued {
+    let Ok(permit) = sender.reserve().await else {
+        return Err(UpstreamError::NotWritten(format!("connection to {addr} closed")));
+    };
+    let (tx, rx) = oneshot::channel();
+    permit.send(Job { bytes, asking, reply: tx });
+    Ok(rx)
+}
+
+fn spawn_node(config: &Arc<ProxyConfig>, metrics: &Arc<Metrics>, addr: &str, readonly: bool) -> NodeConns {
     let n = config.pool.connections_per_node.max(1);
     let mut conns = NodeConns { senders: Vec::with_capacity(n), up: Vec::with_capacity(n) };
     for _ in 0..n {
         let (tx, rx) = mpsc::channel(config.pool.queue_depth.max(1));
         let up = Arc::new(AtomicBool::new(false));
-        let link = Link { addr: addr.to_string(), config: config.clone(), metrics: metrics.clone(), up: up.clone() };
+        let link =
+            Link { addr: addr.to_string(), config: config.clone(), metrics: metrics.clone(), up: up.clone(), readonly };
         tokio::spawn(link.run(rx));
         conns.senders.push(tx);
         conns.up.push(up);
@@ -163,13 +208,15 @@ struct Link {
     config: Arc<ProxyConfig>,
     metrics: Arc<Metrics>,
     up: Arc<AtomicBool>,
+    /// Says READONLY after connecting: a replica-read link.
+    readonly: bool,
 }
 
 impl Link {
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
         let mut backoff = Duration::from_millis(20);
         loop {
-            match connect(&self.addr, &self.config).await {
+            match self.connect().await {
                 Ok(stream) => {
                     let since = tokio::time::Instant::now();
                     self.up.store(true, Ordering::Relaxed);
@@ -200,7 +247,7 @@ impl Link {
                             _ = &mut sleep => break,
                             job = rx.recv() => match job {
                                 Some(job) => {
-                                    let _ = job.reply.send(Err(UpstreamError::NotWritten(e.clone())));
+                                    let _ = job.reply.send(Err(UpstreamError::Unreachable(e.clone())));
                                 }
                                 None => return,
                             },
@@ -210,6 +257,21 @@ impl Link {
                 }
             }
         }
+    }
+
+    /// Connects (and authenticates); a replica-read link then says READONLY.
+    async fn connect(&self) -> Result<TcpStream, String> {
+        let mut stream = connect(&self.addr, &self.config).await?;
+        if self.readonly {
+            let timeout = Duration::from_millis(self.config.timeouts.connect_ms.max(1));
+            match tokio::time::timeout(timeout, call(&mut stream, &Frame::command(&["READONLY"]))).await {
+                Ok(Ok(Frame::Simple(_))) => {}
+                Ok(Ok(other)) => return Err(format!("READONLY to {}: unexpected reply {other:?}", self.addr)),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(format!("READONLY to {}: timed out", self.addr)),
+            }
+        }
+        Ok(stream)
     }
 
     /// Pipelines jobs on `stream` until it fails; false once every sender

@@ -176,14 +176,14 @@ async fn tryagain_is_retried_until_it_clears() {
 }
 
 #[tokio::test]
-async fn an_unreachable_node_fails_as_not_written() {
+async fn an_unreachable_node_fails_as_unreachable() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap().to_string();
     drop(l);
     let p = proxy_with(&[&addr], None);
     let config = p.config.load_full();
     let r = p.upstreams.send(&config, &p.metrics, &addr, 0, cmd(&["GET", "a"]), false).await;
-    assert!(matches!(r, Err(UpstreamError::NotWritten(_))), "{r:?}");
+    assert!(matches!(r, Err(UpstreamError::Unreachable(_))), "{r:?}");
 }
 
 #[tokio::test]
@@ -259,4 +259,39 @@ async fn a_refused_connection_is_retried_on_the_refreshed_table() {
     let (reply, _) = tokio::join!(execute(&p, Target::Slot(1), cmd(&["SET", "k", "v"]), true, 0), swap);
     assert_eq!(&reply[..], b"+OK\r\n");
     assert_eq!(&live.received.lock()[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+}
+
+#[tokio::test]
+async fn a_read_whose_master_is_down_is_served_by_its_replica() {
+    let replica = fake_node(|args| {
+        let name = args[0].to_ascii_uppercase();
+        Some(match name.as_slice() {
+            b"READONLY" => (b"+OK\r\n".to_vec(), 0),
+            b"GET" => (b"$7\r\nreplica\r\n".to_vec(), 0),
+            _ => (b"-ERR unexpected\r\n".to_vec(), 0),
+        })
+    })
+    .await;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = l.local_addr().unwrap().to_string();
+    drop(l);
+    let mut config = ProxyConfig::default();
+    config.timeouts.request_ms = 300;
+    config.pool.connections_per_node = 1;
+    let p = Proxy::new(config);
+    let mut t = Topology::empty();
+    t.nodes.push(Node { addr: dead.clone(), id: None });
+    t.nodes.push(Node { addr: replica.addr.clone(), id: None });
+    t.shards.push(Shard { master: 0, replicas: vec![1] });
+    t.slots.fill(0);
+    p.topology.store(Arc::new(t));
+
+    let reply = execute(&p, Target::Slot(7), cmd(&["GET", "k"]), false, 0).await;
+    assert_eq!(&reply[..], b"$7\r\nreplica\r\n");
+    assert_eq!(&replica.received.lock()[..], b"*1\r\n$8\r\nREADONLY\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    // A write is never sent to a replica: it waits for a master, up to its
+    // deadline.
+    let reply = execute(&p, Target::Slot(7), cmd(&["SET", "k", "v"]), true, 0).await;
+    assert!(reply.starts_with(b"-ERR slotway: upstream"), "{:?}", reply);
+    assert!(!replica.received.lock().windows(3).any(|w| w == b"SET"));
 }
