@@ -143,6 +143,7 @@ impl Registry {
             set::COMMANDS,
             zset::COMMANDS,
             scripting::COMMANDS,
+            crate::aof::COMMANDS,
         ];
         let mut map = HashMap::new();
         for cmd in families.iter().copied().flatten() {

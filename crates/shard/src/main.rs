@@ -120,7 +120,12 @@ fn serve(config: Config) -> ExitCode {
         }
     };
     let shared = server::Shared::new(config);
+    if let Err(e) = slotway_shard::aof::start(&shared) {
+        tracing::warn!("{e}");
+        return ExitCode::FAILURE;
+    }
     let signals = shared.clone();
+    let at_exit = shared.clone();
     let result = runtime.block_on(async move {
         tokio::spawn(async move {
             let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -139,6 +144,7 @@ fn serve(config: Config) -> ExitCode {
         });
         server::run(shared).await
     });
+    slotway_shard::aof::shutdown(&at_exit);
     match result {
         Ok(()) => {
             tracing::warn!("Redis is now ready to exit, bye bye...");

@@ -78,6 +78,9 @@ pub struct Shared {
     pub pause: crate::command::client::Pause,
     /// Failed authentications (ACL LOG).
     pub acl_log: crate::command::server::AclLog,
+    /// The stream of writes for the AOF (and replication).
+    pub propagator: crate::propagate::Propagator,
+    pub aof: crate::aof::AofControl,
 }
 
 impl Shared {
@@ -102,6 +105,8 @@ impl Shared {
             monitors: Default::default(),
             pause: Default::default(),
             acl_log: Default::default(),
+            propagator: Default::default(),
+            aof: Default::default(),
         })
     }
 
