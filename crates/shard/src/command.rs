@@ -161,6 +161,7 @@ impl Registry {
             scripting::COMMANDS,
             persistence::COMMANDS,
             migrate::COMMANDS,
+            crate::aof::COMMANDS,
         ];
         let mut map = HashMap::new();
         for cmd in families.iter().copied().flatten() {

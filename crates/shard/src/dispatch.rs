@@ -100,6 +100,12 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// bookkeeping. EXEC and blocked-client replays enter here.
 pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
     let dirty_before = ctx.store.dirty;
+    // One relaxed load when nothing consumes the stream.
+    let propagating = ctx.shared.propagator.is_active();
+    let reply_start = ctx.out.len();
+    if propagating {
+        ctx.shared.propagator.begin();
+    }
     let started = Instant::now();
     let result = (reg.run)(ctx, args);
     let usec = started.elapsed().as_micros() as u64;
@@ -124,7 +130,20 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
             for k in &expired {
                 ctx.store.touch(d, k);
             }
+            if propagating {
+                crate::propagate::expired(ctx.shared, d, &expired);
+            }
         }
+    }
+    if propagating {
+        if ctx.store.dirty != dirty_before {
+            let reply = ctx.out.buf.get(reply_start..).unwrap_or_default();
+            let effect = crate::propagate::rewrite::effect(reg.spec.name, args, &ctx.store.dbs[db], reply);
+            for argv in effect {
+                ctx.shared.propagator.push(db, argv);
+            }
+        }
+        ctx.shared.propagator.end();
     }
     if ctx.shared.monitors.active()
         && ctx.mode != Mode::ServeBlocked

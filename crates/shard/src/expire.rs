@@ -56,6 +56,9 @@ fn cycle_step(shared: &Shared, db: usize) -> bool {
     for k in &gone {
         store.touch(db, k);
     }
+    if shared.propagator.is_active() {
+        crate::propagate::expired(shared, db, &gone);
+    }
     if !store.ready.is_empty() {
         crate::dispatch::serve_blocked(&mut store, shared);
     }

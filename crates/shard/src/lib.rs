@@ -10,6 +10,7 @@
 //! output buffer, which the session writes back when the batch is done.
 //! Blocked clients, WATCH and pub/sub hang off the store and [`pubsub`].
 
+pub mod aof;
 pub mod client;
 pub mod command;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod glob;
 pub(crate) mod long_double;
 pub mod memory;
 pub mod persist;
+pub mod propagate;
 pub mod pubsub;
 pub mod server;
 pub mod session;

@@ -120,8 +120,16 @@ fn serve(config: Config) -> ExitCode {
         }
     };
     let shared = server::Shared::new(config);
-    if let Err(e) = slotway_shard::persist::snapshot::load_at_start(&shared) {
-        tracing::warn!("Fatal error loading the DB: {e}. Exiting.");
+    // As Redis: the AOF, when on, is the source of truth at start;
+    // otherwise the RDB file.
+    if !shared.config.load().appendonly {
+        if let Err(e) = slotway_shard::persist::snapshot::load_at_start(&shared) {
+            tracing::warn!("Fatal error loading the DB: {e}. Exiting.");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = slotway_shard::aof::start(&shared) {
+        tracing::warn!("{e}");
         return ExitCode::FAILURE;
     }
     let signals = shared.clone();
@@ -153,6 +161,7 @@ fn serve(config: Config) -> ExitCode {
             tracing::warn!("Error trying to save the DB. Exit anyway.");
         }
     }
+    slotway_shard::aof::shutdown(&shared);
     match result {
         Ok(()) => {
             tracing::warn!("Redis is now ready to exit, bye bye...");

@@ -80,6 +80,9 @@ pub struct Shared {
     pub acl_log: crate::command::server::AclLog,
     /// RDB snapshots: the running child, last save, INFO persistence.
     pub persist: crate::persist::snapshot::State,
+    /// The stream of writes for the AOF (and replication).
+    pub propagator: crate::propagate::Propagator,
+    pub aof: crate::aof::AofControl,
 }
 
 impl Shared {
@@ -105,6 +108,8 @@ impl Shared {
             pause: Default::default(),
             acl_log: Default::default(),
             persist: crate::persist::snapshot::State::new(unix_ms() / 1000),
+            propagator: Default::default(),
+            aof: Default::default(),
         })
     }
 

@@ -378,6 +378,8 @@ impl Session {
         if self.out.buf.is_empty() {
             return Ok(());
         }
+        // Nothing is acknowledged before it is in the AOF.
+        crate::aof::before_reply(&self.shared);
         // A client that stops reading must still be killable (output limits,
         // CLIENT KILL) while its write waits.
         let handle = self.client.handle.clone();

@@ -143,6 +143,8 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             hook(&next.loglevel);
         }
     }
+    crate::aof::config_changed(ctx.shared, ctx.store, ctx.config, &next)
+        .map_err(|why| set_failed(b"appendonly", &why))?;
     ctx.shared.config.store(Arc::new(next));
     ctx.out.ok();
     Ok(())

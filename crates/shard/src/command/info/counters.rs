@@ -108,18 +108,9 @@ pub fn persistence(ctx: &Ctx<'_>, s: &mut Section<'_>) {
     s.f("rdb_last_cow_size", 0);
     s.f("rdb_last_load_keys_expired", st.last_load_expired);
     s.f("rdb_last_load_keys_loaded", st.last_load_keys);
-    s.f("aof_enabled", ctx.config.appendonly as u8);
-    s.f("aof_rewrite_in_progress", 0);
-    s.f("aof_rewrite_scheduled", 0);
-    s.f("aof_last_rewrite_time_sec", -1);
-    s.f("aof_current_rewrite_time_sec", -1);
-    s.f("aof_last_bgrewrite_status", "ok");
-    s.f("aof_rewrites", 0);
-    s.f("aof_rewrites_consecutive_failures", 0);
-    s.f("aof_last_write_status", "ok");
-    s.f("aof_last_cow_size", 0);
-    s.f("module_fork_in_progress", 0);
-    s.f("module_fork_last_cow_size", 0);
+    for (k, v) in crate::aof::info_fields(ctx.shared) {
+        s.f(k, v);
+    }
 }
 
 /// The previous sample of (time, commands, input bytes, output bytes), for

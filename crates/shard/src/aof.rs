@@ -1,0 +1,431 @@
+//! The append-only file, in Redis 7.0's multi-part layout: a manifest, one
+//! base file (a snapshot) and incremental files (every write since).
+//!
+//! Flow: at start ([`start`]) the manifest's files are replayed into the
+//! keyspace, then an [`writer::Aof`] subscribes to the propagation stream
+//! ([`crate::propagate`]) and appends to the last incremental file; a
+//! session makes its changes reach the file (and the disk under
+//! `appendfsync always`) before it writes replies ([`before_reply`]); a
+//! cron thread writes what background work (active expiry) fed, fsyncs
+//! once a second under `everysec`, and starts automatic rewrites.
+//!
+//! A rewrite (BGREWRITEAOF, `auto-aof-rewrite-*`, `CONFIG SET appendonly
+//! yes`) runs its first half under the keyspace lock: writes switch to a
+//! new incremental file (listed in the manifest at once, so a crash loses
+//! nothing), and the keyspace is serialized in memory ([`base`]). Until
+//! fork-based snapshots exist this is the point-in-time view, at the cost
+//! of holding the lock while it is serialized and of one copy in memory. A
+//! thread then writes the new base (temp file, fsync, rename), swaps the
+//! manifest atomically to the new base plus the incremental files written
+//! since, and deletes the old files.
+
+pub mod base;
+pub mod load;
+pub mod manifest;
+pub mod writer;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::command::{Cmd, Ctx};
+use crate::config::Config;
+use crate::error::{CmdError, CmdResult};
+use crate::server::{unix_ms, Shared};
+use crate::store::Store;
+use base::BaseFormat;
+use manifest::{FileEntry, Kind, Manifest};
+use writer::{Aof, Fsync};
+
+pub const COMMANDS: &[Cmd] = &[Cmd { name: "bgrewriteaof", run: bgrewriteaof }];
+
+/// The AOF's state, shared by sessions, commands and the cron thread.
+#[derive(Default)]
+pub struct AofControl(Arc<Ctl>);
+
+impl Deref for AofControl {
+    type Target = Ctl;
+    fn deref(&self) -> &Ctl {
+        &self.0
+    }
+}
+
+#[derive(Default)]
+pub struct Ctl {
+    /// The writer, while `appendonly` is on.
+    pub writer: ArcSwapOption<Aof>,
+    pub rewrite_in_progress: AtomicBool,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// `appenddirname`, made absolute at start.
+    dir: PathBuf,
+    /// `appendfilename`.
+    name: String,
+    manifest: Manifest,
+    /// Size of the whole AOF after the last rewrite or load.
+    base_size: u64,
+    rewrite_started: Option<Instant>,
+    last_rewrite_secs: i64,
+    rewrites: u64,
+    consecutive_failures: u64,
+    last_rewrite_failed: bool,
+}
+
+impl State {
+    fn manifest_name(&self) -> String {
+        format!("{}.manifest", self.name)
+    }
+
+    fn persist_manifest(&self) -> std::io::Result<()> {
+        self.manifest.persist(&self.dir, &self.manifest_name())
+    }
+
+    fn size_of(&self, names: &[&FileEntry]) -> u64 {
+        names.iter().filter_map(|e| std::fs::metadata(self.dir.join(&e.name)).ok()).map(|m| m.len()).sum()
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Reads the manifest, loads the AOF when `appendonly` is on, and starts
+/// the cron thread. An error means the server must not start.
+pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
+    let cfg = shared.config.load_full();
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let mut st = shared.aof.state.lock();
+    st.dir = cwd.join(cfg.string("appenddirname"));
+    st.name = cfg.string("appendfilename");
+    let mpath = st.dir.join(st.manifest_name());
+    st.manifest = match std::fs::read_to_string(&mpath) {
+        Ok(text) => manifest::Manifest::parse(&text)
+            .map_err(|err| load::LoadError::Manifest { file: st.manifest_name(), err }.to_string())?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+        Err(e) => return Err(format!("Can't open the AOF manifest {}: {e}", mpath.display())),
+    };
+    if cfg.appendonly {
+        open_at_start(shared, &mut st, &cfg)?;
+    }
+    drop(st);
+    let cron = shared.clone();
+    std::thread::Builder::new()
+        .name("aof-cron".into())
+        .spawn(move || cron_loop(&cron))
+        .map_err(|e| format!("can't start the AOF thread: {e}"))?;
+    Ok(())
+}
+
+fn open_at_start(shared: &Shared, st: &mut State, cfg: &Config) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("Can't open the append-only file: {e}");
+    if st.manifest.base.is_some() || !st.manifest.incrs.is_empty() {
+        let started = Instant::now();
+        let loaded = load::load(shared, &st.dir, &st.manifest, cfg.flag("aof-load-truncated"))
+            .map_err(|e| e.to_string())?;
+        tracing::info!(
+            "DB loaded from append only file: {:.3} seconds ({} commands, {} files)",
+            started.elapsed().as_secs_f64(),
+            loaded.commands,
+            loaded.files
+        );
+    }
+    std::fs::create_dir_all(&st.dir).map_err(io)?;
+    if st.manifest.base.is_none() && st.manifest.incrs.is_empty() {
+        // A fresh AOF: an empty base, as Redis makes on first start.
+        let name = format!("{}.1.base.{}", st.name, BaseFormat::Commands.suffix());
+        File::create(st.dir.join(&name)).map_err(io)?;
+        st.manifest.base = Some(FileEntry { name, seq: 1, kind: Kind::Base });
+    }
+    if st.manifest.incrs.is_empty() {
+        let seq = st.manifest.last_incr_seq() + 1;
+        st.manifest.incrs.push(FileEntry { name: format!("{}.{seq}.incr.aof", st.name), seq, kind: Kind::Incr });
+    }
+    st.persist_manifest().map_err(io)?;
+    let Some(last) = st.manifest.incrs.last().cloned() else { return Err("no incremental AOF file".into()) };
+    let file = open_append(&st.dir.join(&last.name)).map_err(io)?;
+    let others: Vec<&FileEntry> = st.manifest.load_order().filter(|e| e.name != last.name).collect();
+    let other_size = st.size_of(&others);
+    let w = Arc::new(Aof::new(file, other_size, fsync_of(cfg)).map_err(io)?);
+    st.base_size = w.current_size.load(Ordering::Relaxed);
+    shared.aof.writer.store(Some(w.clone()));
+    shared.propagator.subscribe(w);
+    Ok(())
+}
+
+fn fsync_of(cfg: &Config) -> Fsync {
+    Fsync::from_word(&cfg.string("appendfsync"))
+}
+
+/// Before a session writes replies: the changes they report must be in
+/// the AOF first. Costs one relaxed load when nothing is propagated.
+#[inline]
+pub fn before_reply(shared: &Shared) {
+    if shared.propagator.is_active() {
+        if let Some(w) = &*shared.aof.writer.load() {
+            w.before_reply();
+        }
+    }
+}
+
+/// At exit: everything fed reaches the disk.
+pub fn shutdown(shared: &Shared) {
+    if let Some(w) = &*shared.aof.writer.load() {
+        if let Err(e) = w.write_out(true) {
+            tracing::warn!("Error writing the AOF on shutdown: {e}");
+        }
+    }
+}
+
+/// CONFIG SET: `appendonly` turns the AOF on (through a rewrite, which
+/// makes the base) or off; `appendfsync` changes the policy. Runs under
+/// the keyspace lock, before the new configuration is published.
+pub fn config_changed(shared: &Shared, store: &Store, old: &Config, new: &Config) -> Result<(), String> {
+    if let Some(w) = &*shared.aof.writer.load() {
+        w.set_fsync_policy(fsync_of(new));
+    }
+    match (old.appendonly, new.appendonly) {
+        (false, true) if shared.aof.writer.load().is_none() => {
+            rewrite(shared, store, Some(fsync_of(new))).map_err(|e| {
+                tracing::warn!("Unable to turn on AOF: {e}");
+                "Unable to turn on AOF. Check server logs.".to_string()
+            })
+        }
+        (true, false) => {
+            if let Some(w) = shared.aof.writer.swap(None) {
+                let _ = w.write_out(true);
+                let c: Arc<dyn crate::propagate::Consumer> = w;
+                shared.propagator.unsubscribe(&c);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    match rewrite(ctx.shared, ctx.store, None) {
+        Ok(()) => {
+            ctx.out.simple(b"Background append only file rewriting started");
+            Ok(())
+        }
+        Err(RewriteError::InProgress) => {
+            Err(CmdError::err("ERR Background append only file rewriting already in progress"))
+        }
+        Err(e) => {
+            tracing::warn!("Can't rewrite the append only file: {e}");
+            Err(CmdError::err("ERR Can't execute an AOF background rewriting. Please check the server logs for more information."))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error("a rewrite is already in progress")]
+    InProgress,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Starts a rewrite; see the module doc. `enable` (with its fsync policy)
+/// turns the AOF on: the writer starts on the new incremental file.
+pub fn rewrite(shared: &Shared, store: &Store, enable: Option<Fsync>) -> Result<(), RewriteError> {
+    let ctl = shared.aof.0.clone();
+    if ctl.rewrite_in_progress.swap(true, Ordering::AcqRel) {
+        return Err(RewriteError::InProgress);
+    }
+    let started = (|| {
+        let mut st = ctl.state.lock();
+        std::fs::create_dir_all(&st.dir)?;
+        let base_seq = st.manifest.base.as_ref().map_or(1, |b| b.seq + 1);
+        let incr_seq = st.manifest.last_incr_seq() + 1;
+        let incr = FileEntry { name: format!("{}.{incr_seq}.incr.aof", st.name), seq: incr_seq, kind: Kind::Incr };
+        let writer = ctl.writer.load_full();
+        let new_incr = match (&writer, enable) {
+            (Some(w), _) => {
+                w.switch(open_append(&st.dir.join(&incr.name))?)?;
+                st.manifest.incrs.push(incr.clone());
+                st.persist_manifest()?;
+                Some(incr)
+            }
+            (None, Some(policy)) => {
+                let w = Arc::new(Aof::new(open_append(&st.dir.join(&incr.name))?, 0, policy)?);
+                ctl.writer.store(Some(w.clone()));
+                shared.propagator.subscribe(w);
+                Some(incr)
+            }
+            (None, None) => None,
+        };
+        let mut snapshot = Vec::new();
+        base::write_base(store, unix_ms(), &mut snapshot)?;
+        st.rewrite_started = Some(Instant::now());
+        Ok::<_, RewriteError>((snapshot, base_seq, new_incr))
+    })();
+    let (snapshot, base_seq, new_incr) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            ctl.rewrite_in_progress.store(false, Ordering::Release);
+            failed(&ctl);
+            return Err(e);
+        }
+    };
+    tracing::info!("Background append only file rewriting started");
+    let spawned = std::thread::Builder::new().name("aof-rewrite".into()).spawn({
+        let ctl = ctl.clone();
+        move || {
+            let result = finish_rewrite(&ctl, &snapshot, base_seq, new_incr);
+            let mut st = ctl.state.lock();
+            let secs = st.rewrite_started.take().map_or(0, |t| t.elapsed().as_secs() as i64);
+            st.last_rewrite_secs = secs;
+            match result {
+                Ok(()) => {
+                    st.rewrites += 1;
+                    st.consecutive_failures = 0;
+                    st.last_rewrite_failed = false;
+                    tracing::info!("Background AOF rewrite finished successfully");
+                }
+                Err(e) => {
+                    st.consecutive_failures += 1;
+                    st.last_rewrite_failed = true;
+                    tracing::warn!("Background AOF rewrite failed: {e}");
+                }
+            }
+            drop(st);
+            ctl.rewrite_in_progress.store(false, Ordering::Release);
+        }
+    });
+    if let Err(e) = spawned {
+        ctl.rewrite_in_progress.store(false, Ordering::Release);
+        failed(&ctl);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn failed(ctl: &Ctl) {
+    let mut st = ctl.state.lock();
+    st.consecutive_failures += 1;
+    st.last_rewrite_failed = true;
+}
+
+/// The second half of a rewrite, off the keyspace lock.
+fn finish_rewrite(ctl: &Ctl, snapshot: &[u8], base_seq: u64, new_incr: Option<FileEntry>) -> std::io::Result<()> {
+    let (dir, name) = {
+        let st = ctl.state.lock();
+        (st.dir.clone(), st.name.clone())
+    };
+    let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let mut f = File::create(&tmp)?;
+    f.write_all(snapshot)?;
+    f.sync_all()?;
+    drop(f);
+    let base_name = format!("{name}.{base_seq}.base.{}", BaseFormat::Commands.suffix());
+    std::fs::rename(&tmp, dir.join(&base_name))?;
+    manifest::sync_dir(&dir)?;
+    let mut st = ctl.state.lock();
+    let old = st.manifest.clone();
+    let keep_from = new_incr.as_ref().map_or(u64::MAX, |e| e.seq);
+    let mut incrs: Vec<FileEntry> = old.incrs.iter().filter(|e| e.seq >= keep_from).cloned().collect();
+    if let Some(e) = new_incr.filter(|e| !incrs.contains(e)) {
+        incrs.insert(0, e);
+    }
+    st.manifest =
+        Manifest { base: Some(FileEntry { name: base_name, seq: base_seq, kind: Kind::Base }), history: vec![], incrs };
+    st.persist_manifest()?;
+    let live: Vec<&FileEntry> = st.manifest.load_order().collect();
+    for gone in old.load_order().chain(&old.history) {
+        if !live.iter().any(|l| l.name == gone.name) {
+            let _ = std::fs::remove_file(dir.join(&gone.name));
+        }
+    }
+    let size = st.size_of(&live);
+    st.base_size = size;
+    if let Some(w) = &*ctl.writer.load() {
+        w.current_size.store(size, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Writes what background work fed, fsyncs under `everysec`, starts
+/// automatic rewrites.
+fn cron_loop(shared: &Arc<Shared>) {
+    let mut last_sync = Instant::now();
+    while !shared.shutdown.is_cancelled() {
+        std::thread::sleep(Duration::from_millis(100));
+        let Some(w) = shared.aof.writer.load_full() else { continue };
+        let policy = w.fsync_policy();
+        if w.buffered() > 0 {
+            let _ = w.write_out(policy == Fsync::Always);
+        }
+        if policy == Fsync::EverySec && last_sync.elapsed() >= Duration::from_secs(1) {
+            last_sync = Instant::now();
+            if let Err(e) = w.sync_written() {
+                tracing::warn!("Error syncing the AOF: {e}");
+            }
+        }
+        if auto_rewrite_due(shared, &w) {
+            let store = shared.store.lock();
+            tracing::info!("Starting automatic rewriting of AOF");
+            let _ = rewrite(shared, &store, None);
+        }
+    }
+}
+
+/// `auto-aof-rewrite-percentage` and `-min-size`, as Redis computes them.
+fn auto_rewrite_due(shared: &Shared, w: &Aof) -> bool {
+    if shared.aof.rewrite_in_progress.load(Ordering::Acquire) {
+        return false;
+    }
+    let cfg = shared.config.load();
+    let perc = cfg.int("auto-aof-rewrite-percentage");
+    let min = cfg.int("auto-aof-rewrite-min-size");
+    let size = w.current_size.load(Ordering::Relaxed) as i128;
+    let st = shared.aof.state.lock();
+    if perc == 0 || size <= min || st.consecutive_failures > 0 {
+        return false;
+    }
+    let base = (st.base_size as i128).max(1);
+    (size * 100 / base) - 100 >= perc
+}
+
+/// The `aof_*` fields of INFO persistence (and the module fork ones
+/// between them), in Redis's order.
+pub fn info_fields(shared: &Shared) -> Vec<(&'static str, String)> {
+    let st = shared.aof.state.lock();
+    let w = shared.aof.writer.load_full();
+    let in_progress = shared.aof.rewrite_in_progress.load(Ordering::Acquire);
+    let ok = |b: bool| if b { "ok" } else { "err" }.to_string();
+    let mut v = vec![
+        ("aof_enabled", u8::from(w.is_some()).to_string()),
+        ("aof_rewrite_in_progress", u8::from(in_progress).to_string()),
+        ("aof_rewrite_scheduled", "0".into()),
+        ("aof_last_rewrite_time_sec", if st.rewrites + st.consecutive_failures == 0 { -1 } else { st.last_rewrite_secs }.to_string()),
+        ("aof_current_rewrite_time_sec", st.rewrite_started.map_or(-1, |t| t.elapsed().as_secs() as i64).to_string()),
+        ("aof_last_bgrewrite_status", ok(!st.last_rewrite_failed)),
+        ("aof_rewrites", st.rewrites.to_string()),
+        ("aof_rewrites_consecutive_failures", st.consecutive_failures.to_string()),
+        ("aof_last_write_status", ok(w.as_ref().is_none_or(|w| w.last_write_ok.load(Ordering::Relaxed)))),
+        ("aof_last_cow_size", "0".into()),
+        ("module_fork_in_progress", "0".into()),
+        ("module_fork_last_cow_size", "0".into()),
+    ];
+    if let Some(w) = w {
+        v.push(("aof_current_size", w.current_size.load(Ordering::Relaxed).to_string()));
+        v.push(("aof_base_size", st.base_size.to_string()));
+        v.push(("aof_pending_rewrite", "0".into()));
+        v.push(("aof_buffer_length", w.buffered().to_string()));
+        v.push(("aof_pending_bio_fsync", "0".into()));
+        v.push(("aof_delayed_fsync", "0".into()));
+    }
+    v
+}

@@ -1,0 +1,220 @@
+//! The AOF writer: a propagation consumer that appends commands to the
+//! current incremental file.
+//!
+//! Flow: [`Aof::feed`] (under the keyspace lock) encodes into an in-memory
+//! buffer and counts the bytes (`appended`). Before a session writes its
+//! replies it calls [`Aof::before_reply`]: whoever gets the file lock
+//! first writes everything buffered so far, from every client, in one
+//! write(2) (and with `appendfsync always` one fdatasync), so concurrent
+//! clients share the syscalls (group commit) and nobody is answered
+//! before its change reached the file (or the disk, with `always`). With
+//! `everysec` a background thread fsyncs once a second, outside the file
+//! lock. The buffer holds at most the writes since the last reply went
+//! out; a write that fails keeps its bytes for the next attempt and marks
+//! `aof_last_write_status:err`.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::propagate::{Consumer, Selector};
+
+/// `appendfsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fsync {
+    No = 0,
+    EverySec = 1,
+    Always = 2,
+}
+
+impl Fsync {
+    pub fn from_word(w: &str) -> Fsync {
+        match w {
+            "always" => Fsync::Always,
+            "no" => Fsync::No,
+            _ => Fsync::EverySec,
+        }
+    }
+}
+
+struct Pending {
+    bytes: Vec<u8>,
+    sel: Selector,
+    /// Bytes ever fed, this one included (mirrors `Aof::appended`).
+    total: u64,
+}
+
+struct Current {
+    file: Arc<File>,
+    /// Taken from the buffer but not yet written (a failed write).
+    unwritten: Vec<u8>,
+    /// Reused as the write buffer, so steady state allocates nothing.
+    spare: Vec<u8>,
+}
+
+pub struct Aof {
+    pending: Mutex<Pending>,
+    current: Mutex<Current>,
+    appended: AtomicU64,
+    written: AtomicU64,
+    synced: AtomicU64,
+    fsync: AtomicU8,
+    /// Bytes written to the incremental files since the last rewrite or
+    /// load, plus the base and older files then (`aof_current_size`).
+    pub current_size: AtomicU64,
+    pub last_write_ok: AtomicBool,
+}
+
+impl Aof {
+    /// A writer appending to `file`, whose existing length counts towards
+    /// `aof_current_size` along with `other_size` (the base, older files).
+    pub fn new(file: File, other_size: u64, fsync: Fsync) -> std::io::Result<Aof> {
+        let len = file.metadata()?.len();
+        Ok(Aof {
+            pending: Mutex::new(Pending { bytes: Vec::new(), sel: Selector::default(), total: 0 }),
+            current: Mutex::new(Current { file: Arc::new(file), unwritten: Vec::new(), spare: Vec::new() }),
+            appended: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            fsync: AtomicU8::new(fsync as u8),
+            current_size: AtomicU64::new(len + other_size),
+            last_write_ok: AtomicBool::new(true),
+        })
+    }
+
+    pub fn fsync_policy(&self) -> Fsync {
+        match self.fsync.load(Ordering::Relaxed) {
+            0 => Fsync::No,
+            2 => Fsync::Always,
+            _ => Fsync::EverySec,
+        }
+    }
+
+    pub fn set_fsync_policy(&self, f: Fsync) {
+        self.fsync.store(f as u8, Ordering::Relaxed);
+    }
+
+    /// Bytes buffered and not yet written (`aof_buffer_length`).
+    pub fn buffered(&self) -> u64 {
+        self.appended.load(Ordering::Acquire).saturating_sub(self.written.load(Ordering::Acquire))
+    }
+
+    /// Call before writing replies: makes every change fed so far reach
+    /// the file, and the disk under `appendfsync always`.
+    pub fn before_reply(&self) {
+        let always = self.fsync_policy() == Fsync::Always;
+        let target = self.appended.load(Ordering::Acquire);
+        let done = if always { &self.synced } else { &self.written };
+        if done.load(Ordering::Acquire) >= target {
+            return;
+        }
+        let _ = self.write_out(always);
+    }
+
+    /// Writes the buffer to the file; with `sync`, fdatasyncs it too.
+    pub fn write_out(&self, sync: bool) -> std::io::Result<()> {
+        let mut cur = self.current.lock();
+        let cur = &mut *cur;
+        let upto = {
+            let mut p = self.pending.lock();
+            std::mem::swap(&mut p.bytes, &mut cur.spare);
+            p.total
+        };
+        if !cur.unwritten.is_empty() {
+            cur.unwritten.extend_from_slice(&cur.spare);
+            cur.spare.clear();
+            std::mem::swap(&mut cur.unwritten, &mut cur.spare);
+        }
+        if !cur.spare.is_empty() {
+            if let Err(e) = (&*cur.file).write_all(&cur.spare) {
+                // Keep the bytes (whatever part may have landed is cut
+                // off by the loader as a truncated tail at worst).
+                if self.last_write_ok.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("Error writing to the AOF file: {e}");
+                }
+                std::mem::swap(&mut cur.unwritten, &mut cur.spare);
+                return Err(e);
+            }
+            self.current_size.fetch_add(cur.spare.len() as u64, Ordering::Relaxed);
+            cur.spare.clear();
+            if !self.last_write_ok.swap(true, Ordering::Relaxed) {
+                tracing::warn!("AOF write error looks solved, Redis can write again.");
+            }
+        }
+        self.written.fetch_max(upto, Ordering::Release);
+        if sync && self.synced.load(Ordering::Acquire) < upto {
+            cur.file.sync_data()?;
+            self.synced.fetch_max(upto, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// The `everysec` fsync: outside the file lock, so writers go on.
+    pub fn sync_written(&self) -> std::io::Result<()> {
+        let (file, upto) = {
+            let cur = self.current.lock();
+            (cur.file.clone(), self.written.load(Ordering::Acquire))
+        };
+        if self.synced.load(Ordering::Acquire) >= upto {
+            return Ok(());
+        }
+        file.sync_data()?;
+        self.synced.fetch_max(upto, Ordering::Release);
+        Ok(())
+    }
+
+    /// Moves writing to a new incremental file (an AOF rewrite starts):
+    /// what is buffered goes to the old file, which is synced, and the new
+    /// file starts with a SELECT. Call under the keyspace lock, so that no
+    /// change lands between the snapshot and the new file.
+    pub fn switch(&self, file: File) -> std::io::Result<()> {
+        self.write_out(true)?;
+        let mut cur = self.current.lock();
+        cur.file = Arc::new(file);
+        self.pending.lock().sel.reset();
+        Ok(())
+    }
+}
+
+impl Consumer for Aof {
+    fn feed(&self, db: usize, argv: &[Bytes]) {
+        let mut p = self.pending.lock();
+        let before = p.bytes.len();
+        let Pending { bytes, sel, total } = &mut *p;
+        sel.encode(db, argv, bytes);
+        *total += (bytes.len() - before) as u64;
+        self.appended.store(*total, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feeds_reach_the_file_before_reply() {
+        let dir = std::env::temp_dir().join(format!("slotway-aof-writer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.aof");
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+        let aof = Aof::new(f, 0, Fsync::Always).unwrap();
+        aof.feed(0, &[Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from_static(b"v")]);
+        assert!(aof.buffered() > 0);
+        aof.before_reply();
+        assert_eq!(aof.buffered(), 0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+        let g = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("b.aof")).unwrap();
+        aof.switch(g).unwrap();
+        aof.feed(0, &[Bytes::from_static(b"PING")]);
+        aof.before_reply();
+        let text = std::fs::read_to_string(dir.join("b.aof")).unwrap();
+        assert!(text.starts_with("*2\r\n$6\r\nSELECT"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
