@@ -51,6 +51,10 @@ pub struct ClientHandle {
 pub const FLAG_MONITOR: u32 = 1 << 0;
 /// CLIENT NO-EVICT ON.
 pub const FLAG_NO_EVICT: u32 = 1 << 1;
+/// The link to the master we replicate (CLIENT LIST TYPE master).
+pub const FLAG_MASTER: u32 = 1 << 2;
+/// A replica of ours (CLIENT LIST TYPE replica).
+pub const FLAG_REPLICA: u32 = 1 << 3;
 
 impl ClientHandle {
     pub fn touch(&self, now_ms: u64) {
@@ -128,6 +132,13 @@ pub struct Client {
     /// The last command name written to the handle, so the shared copy is
     /// locked only when it changes.
     pub last_cmd: &'static str,
+    /// The master's stream: obeyed even on a read-only replica.
+    pub is_master: bool,
+    /// `master_repl_offset` right after this client's last write that
+    /// reached the stream (WAIT, replica-ack-writes).
+    pub woff: i64,
+    /// What REPLCONF told us before a PSYNC.
+    pub hello: crate::replication::master::Hello,
 }
 
 impl Client {
@@ -147,6 +158,9 @@ impl Client {
             reply: ReplyMode::On,
             monitor_rx: None,
             last_cmd: "",
+            is_master: false,
+            woff: 0,
+            hello: Default::default(),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod list;
 pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -74,6 +75,12 @@ pub enum Action {
     /// part): the session runs it on a blocking thread and writes the
     /// reply bytes it returns before the next request runs.
     Detach(Detached),
+    /// The connection is a replica now (PSYNC, SYNC): the session hands
+    /// its socket to the replica task.
+    Replicate(Box<crate::replication::master::Handover>),
+    /// WAIT: answer once `numreplicas` replicas acknowledged `offset`, or
+    /// at the timeout, waiting outside the keyspace lock.
+    WaitAcks { numreplicas: usize, offset: i64, timeout: Option<Duration> },
 }
 
 /// Work a command leaves for after the lock: given the shared state, it
@@ -162,6 +169,7 @@ impl Registry {
             persistence::COMMANDS,
             migrate::COMMANDS,
             crate::aof::COMMANDS,
+            replication::COMMANDS,
         ];
         let mut map = HashMap::new();
         for cmd in families.iter().copied().flatten() {

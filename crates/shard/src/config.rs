@@ -111,6 +111,14 @@ pub struct Config {
     pub supervised: &'static str,
     pub always_show_logo: bool,
     pub unixsocket: String,
+    pub replica_read_only: bool,
+    pub min_replicas_to_write: usize,
+    pub min_replicas_max_lag: u64,
+    /// Beyond Redis: a write is acknowledged to its client once a replica
+    /// has it (`replica-ack-writes`), waiting at most this long
+    /// (`replica-ack-timeout`, ms).
+    pub replica_ack_writes: bool,
+    pub replica_ack_timeout: u64,
 }
 
 impl Default for Config {
@@ -166,6 +174,11 @@ impl Default for Config {
             supervised: "no",
             always_show_logo: false,
             unixsocket: String::new(),
+            replica_read_only: true,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 0,
+            replica_ack_writes: false,
+            replica_ack_timeout: 0,
         };
         cfg.refresh();
         cfg

@@ -75,6 +75,11 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if !ctx.client.authenticated && !spec.has(flags::NO_AUTH) {
         return refuse(ctx, Some(reg), "NOAUTH Authentication required.");
     }
+    if spec.has(flags::WRITE) && !ctx.client.is_master {
+        if let Some(err) = replication_refuses_write(ctx) {
+            return refuse(ctx, Some(reg), err);
+        }
+    }
     if ctx.client.multi.is_some() && spec.has(flags::NO_MULTI) {
         return refuse(ctx, Some(reg), "ERR Command not allowed inside a transaction");
     }
@@ -168,6 +173,23 @@ fn refuse(ctx: &mut Ctx<'_>, reg: Option<&Registered>, err: &str) {
     }
     ctx.shared.stats.error_replies.fetch_add(1, Ordering::Relaxed);
     ctx.out.error(err);
+}
+
+/// Writes a replica refuses (`replica-read-only`) and writes a master
+/// refuses without enough good replicas (`min-replicas-to-write`).
+fn replication_refuses_write(ctx: &Ctx<'_>) -> Option<&'static str> {
+    let repl = &ctx.shared.repl;
+    if repl.is_replica() {
+        if ctx.config.replica_read_only {
+            return Some("READONLY You can't write against a read only replica.");
+        }
+        return None;
+    }
+    let min = ctx.config.min_replicas_to_write;
+    if min > 0 && repl.good_replicas(ctx.config.min_replicas_max_lag, ctx.now) < min {
+        return Some("NOREPLICAS Not enough good replicas to write.");
+    }
+    None
 }
 
 fn allowed_in_pubsub(name: &str) -> bool {

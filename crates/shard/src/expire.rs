@@ -47,6 +47,10 @@ pub async fn active_cycle(shared: Arc<Shared>) {
 /// One bounded step on `db` under the lock; true if expired keys were dense
 /// enough that another step should follow.
 fn cycle_step(shared: &Shared, db: usize) -> bool {
+    // A replica's keys expire when its master says so.
+    if shared.repl.is_replica() {
+        return false;
+    }
     let mut store = shared.store.lock();
     let now = unix_ms();
     let Some(d) = store.dbs.get_mut(db) else { return false };

@@ -23,6 +23,7 @@ pub mod memory;
 pub mod persist;
 pub mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod session;
 pub mod store;

@@ -57,6 +57,8 @@ pub struct SlowLog {
 }
 
 pub struct Shared {
+    /// Ourselves, for handlers that start tasks (REPLICAOF).
+    me: std::sync::Weak<Shared>,
     pub store: Mutex<Store>,
     pub config: ArcSwap<Config>,
     pub commands: Registry,
@@ -83,6 +85,8 @@ pub struct Shared {
     /// The stream of writes for the AOF (and replication).
     pub propagator: crate::propagate::Propagator,
     pub aof: crate::aof::AofControl,
+    /// Replication: our replicas, or the master we follow.
+    pub repl: Arc<crate::replication::Replication>,
 }
 
 impl Shared {
@@ -90,7 +94,8 @@ impl Shared {
         let mut commands = Registry::new();
         commands.rename(&config.renames);
         let run_id: String = (0..40).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect();
-        Arc::new(Shared {
+        Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
             store: Mutex::new(Store::new(config.databases)),
             port: AtomicU64::new(config.port as u64),
             config: ArcSwap::from_pointee(config),
@@ -110,6 +115,7 @@ impl Shared {
             persist: crate::persist::snapshot::State::new(unix_ms() / 1000),
             propagator: Default::default(),
             aof: Default::default(),
+            repl: Default::default(),
         })
     }
 
@@ -144,6 +150,11 @@ impl Shared {
         let handle = Arc::new(ClientHandle::new(id, addr, laddr, now));
         self.clients.lock().insert(id, handle.clone());
         handle
+    }
+
+    /// The `Arc` this lives in (always alive while `&self` is).
+    pub fn arc(&self) -> Arc<Shared> {
+        self.me.upgrade().expect("Shared is only reached through its Arc")
     }
 
     pub fn uptime(&self) -> Duration {
@@ -181,6 +192,8 @@ pub async fn run(shared: Arc<Shared>) -> anyhow::Result<()> {
     tracing::info!(port = shared.port.load(Ordering::Relaxed), "Ready to accept connections tcp");
     tokio::spawn(crate::expire::active_cycle(shared.clone()));
     tokio::spawn(persist_cron(shared.clone()));
+    tokio::spawn(crate::replication::cron(shared.clone()));
+    crate::replication::start(&shared);
     let mut accepts = Vec::new();
     for l in listeners {
         accepts.push(tokio::spawn(accept_loop(shared.clone(), l)));

@@ -31,6 +31,11 @@ use crate::store::Waiter;
 /// lifetime.
 const KEEP_OUTPUT_CAPACITY: usize = 1 << 20;
 
+/// The reply of a write no replica acknowledged within
+/// `replica-ack-timeout` (`replica-ack-writes yes`).
+const NOT_REPLICATED: &[u8] =
+    b"-NOTREPLICATED The write was applied but no replica acknowledged it in time (replica-ack-writes)\r\n";
+
 pub async fn run(shared: Arc<Shared>, stream: TcpStream, handle: Arc<ClientHandle>) {
     handle.fd.store(std::os::fd::AsRawFd::as_raw_fd(&stream) as i64, Ordering::Relaxed);
     let mut session = Session::new(shared.clone(), handle.clone());
@@ -50,6 +55,9 @@ struct Session {
     /// Bytes of pub/sub messages moved into `out` and not yet written: they
     /// stay counted in the handle's `pending_out` until the write is done.
     drained: usize,
+    /// `replica-ack-writes`: where the replies of writes no replica has
+    /// acknowledged yet sit in `out`; they go out once one has.
+    held: Vec<(usize, usize)>,
 }
 
 enum Next {
@@ -63,6 +71,10 @@ enum Next {
     Paused(std::time::Instant),
     /// A command finishing outside the lock (MIGRATE).
     Detached(crate::command::Detached),
+    /// The client turned into a replica (PSYNC/SYNC).
+    Replicate(Box<crate::replication::master::Handover>),
+    /// WAIT: answer after enough replica ACKs or the timeout.
+    WaitAcks { numreplicas: usize, offset: i64, timeout: Option<Duration> },
 }
 
 impl Session {
@@ -81,6 +93,7 @@ impl Session {
             pending: VecDeque::new(),
             pubsub_rx,
             drained: 0,
+            held: Vec::new(),
         }
     }
 
@@ -181,6 +194,25 @@ impl Session {
                         _ = self.shared.shutdown.cancelled() => return Ok(true),
                     }
                 }
+                Next::Replicate(handover) => {
+                    self.flush(stream).await?;
+                    let pending = std::mem::take(&mut self.pending);
+                    let shared = self.shared.clone();
+                    crate::replication::master::serve(&shared, stream, inbuf, &mut self.decoder, pending, *handover)
+                        .await;
+                    return Ok(true);
+                }
+                Next::WaitAcks { numreplicas, offset, timeout } => {
+                    self.flush(stream).await?;
+                    let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
+                    let handle = self.client.handle.clone();
+                    let shared = self.shared.clone();
+                    let n = tokio::select! {
+                        n = crate::replication::master::wait_acks(&shared, numreplicas, offset, deadline) => n,
+                        _ = handle.kill.cancelled() => return Ok(true),
+                    };
+                    self.out.int(n as i64);
+                }
                 Next::Detached(work) => {
                     let shared = self.shared.clone();
                     let reply = tokio::task::spawn_blocking(move || (work.0)(&shared))
@@ -208,7 +240,7 @@ impl Session {
     fn run_batch(&mut self) -> Next {
         // Borrowed field by field rather than through a clone of the Arc:
         // no shared refcount to bounce between cores on every batch.
-        let Session { shared, client, decoder, out, pending, pubsub_rx, drained } = self;
+        let Session { shared, client, decoder, out, pending, pubsub_rx, drained, held } = self;
         let shared: &Shared = shared;
         // A guard, not a clone of the Arc, for the same reason.
         let config = shared.config.load();
@@ -220,12 +252,20 @@ impl Session {
         // loop iteration.
         let now = unix_ms();
         client.handle.touch(now);
+        let ack_writes = config.replica_ack_writes && !shared.repl.is_replica();
+        if ack_writes {
+            // Offsets only count with a backlog: have one, so a write can
+            // be matched to the replica ACK that covers it.
+            let size = config.int("repl-backlog-size").clamp(1, 1 << 40) as usize;
+            shared.repl.ensure_backlog(shared, size, true);
+        }
         while let Some(args) = pending.pop_front() {
             if let Some(until) = shared.pause.holds_request(|| crate::command::client::may_write(shared, &args, client))
             {
                 pending.push_front(args);
                 return Next::Paused(until);
             }
+            let (offset_before, reply_start) = (shared.repl.master_offset(), out.len());
             let mut ctx = Ctx {
                 store: &mut store,
                 shared,
@@ -238,6 +278,15 @@ impl Session {
             };
             dispatch::execute(&mut ctx, &args);
             let action = ctx.action.take();
+            let offset = shared.repl.master_offset();
+            if offset != offset_before {
+                // Under the keyspace lock nobody else feeds the stream: the
+                // change is this command's.
+                client.woff = offset;
+                if ack_writes {
+                    held.push((reply_start, out.len()));
+                }
+            }
             if !store.ready.is_empty() {
                 dispatch::serve_blocked(&mut store, shared);
             }
@@ -252,6 +301,10 @@ impl Session {
                     return Next::Close;
                 }
                 Some(Action::Detach(work)) => return Next::Detached(work),
+                Some(Action::Replicate(h)) => return Next::Replicate(h),
+                Some(Action::WaitAcks { numreplicas, offset, timeout }) => {
+                    return Next::WaitAcks { numreplicas, offset, timeout }
+                }
                 Some(Action::Block { keys, timeout }) => {
                     let (tx, rx) = oneshot::channel();
                     store.block(Waiter {
@@ -380,6 +433,9 @@ impl Session {
         }
         // Nothing is acknowledged before it is in the AOF.
         crate::aof::before_reply(&self.shared);
+        if !self.held.is_empty() {
+            self.await_replication().await;
+        }
         // A client that stops reading must still be killable (output limits,
         // CLIENT KILL) while its write waits.
         let handle = self.client.handle.clone();
@@ -399,6 +455,33 @@ impl Session {
             self.out.buf.clear();
         }
         Ok(())
+    }
+
+    /// `replica-ack-writes`: holds the replies until a replica acknowledged
+    /// this client's last write; past `replica-ack-timeout` each held write
+    /// answers with an error instead (it was applied here, but nothing says
+    /// a replica has it).
+    async fn await_replication(&mut self) {
+        let ranges = std::mem::take(&mut self.held);
+        let timeout = Duration::from_millis(self.shared.config.load().replica_ack_timeout);
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
+        let handle = self.client.handle.clone();
+        let shared = self.shared.clone();
+        let acked = tokio::select! {
+            n = crate::replication::master::wait_acks(&shared, 1, self.client.woff, deadline) => n >= 1,
+            _ = handle.kill.cancelled() => return,
+        };
+        if acked {
+            return;
+        }
+        let old = std::mem::take(&mut self.out.buf);
+        let mut pos = 0;
+        for (start, end) in ranges {
+            self.out.buf.extend_from_slice(&old[pos..start]);
+            self.out.buf.extend_from_slice(NOT_REPLICATED);
+            pos = end;
+        }
+        self.out.buf.extend_from_slice(&old[pos..]);
     }
 
     /// `timeout` closes idle clients, except subscribers and blocked ones.

@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -79,7 +78,7 @@ pub fn render(ctx: &Ctx<'_>, wanted: &[bool]) -> String {
             "memory" => counters::memory(ctx, &mut s),
             "persistence" => counters::persistence(ctx, &mut s),
             "stats" => counters::stats(ctx, &mut s),
-            "replication" => replication(ctx, &mut s),
+            "replication" => super::replication::info(ctx, &mut s),
             "cpu" => system::cpu(&mut s),
             "commandstats" => commandstats(ctx, &mut s),
             "cluster" => s.f("cluster_enabled", ctx.config.cluster_enabled as u8),
@@ -112,12 +111,6 @@ pub fn human(n: u64) -> String {
         n if n < K * K * K * K * K => format!("{:.2}T", n / (K * K * K * K)),
         n => format!("{:.2}P", n / (K * K * K * K * K)),
     }
-}
-
-/// 40 hex characters, fixed for the life of the process.
-fn replid() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| (0..40).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect())
 }
 
 fn server(ctx: &Ctx<'_>, s: &mut Section<'_>) {
@@ -159,20 +152,6 @@ fn clients(ctx: &Ctx<'_>, s: &mut Section<'_>) {
     s.f("blocked_clients", ctx.store.blocked_clients());
     s.f("tracking_clients", 0);
     s.f("clients_in_timeout_table", 0);
-}
-
-fn replication(ctx: &Ctx<'_>, s: &mut Section<'_>) {
-    s.f("role", "master");
-    s.f("connected_slaves", 0);
-    s.f("master_failover_state", "no-failover");
-    s.f("master_replid", replid());
-    s.f("master_replid2", "0000000000000000000000000000000000000000");
-    s.f("master_repl_offset", 0);
-    s.f("second_repl_offset", -1);
-    s.f("repl_backlog_active", 0);
-    s.f("repl_backlog_size", ctx.config.int("repl-backlog-size"));
-    s.f("repl_backlog_first_byte_offset", 0);
-    s.f("repl_backlog_histlen", 0);
 }
 
 fn commandstats(ctx: &Ctx<'_>, s: &mut Section<'_>) {

@@ -209,6 +209,8 @@ pub static DIRECTIVES: &[Directive] = &[
     d("repl-diskless-sync-max-replicas", None, Int { min: 0, max: I32_MAX }, 0, "0"),
     d("repl-ping-replica-period", Some("repl-ping-slave-period"), Int { min: 1, max: I32_MAX }, 0, "10"),
     d("repl-timeout", None, Int { min: 1, max: I32_MAX }, 0, "60"),
+    d("replica-ack-timeout", None, Int { min: 1, max: I64_MAX }, 0, "5000"),
+    d("replica-ack-writes", None, Bool, 0, "no"),
     d("replica-announce-ip", Some("slave-announce-ip"), Str, 0, ""),
     d("replica-announce-port", Some("slave-announce-port"), Int { min: 0, max: 65535 }, 0, "0"),
     d("replica-announced", None, Bool, 0, "yes"),

@@ -96,5 +96,10 @@ impl Config {
         self.supervised = self.word("supervised");
         self.always_show_logo = self.flag("always-show-logo");
         self.unixsocket = self.string("unixsocket");
+        self.replica_read_only = self.flag("replica-read-only");
+        self.min_replicas_to_write = int(self, "min-replicas-to-write") as usize;
+        self.min_replicas_max_lag = int(self, "min-replicas-max-lag");
+        self.replica_ack_writes = self.flag("replica-ack-writes");
+        self.replica_ack_timeout = int(self, "replica-ack-timeout");
     }
 }

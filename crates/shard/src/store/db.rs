@@ -40,6 +40,31 @@ pub use entry::{lru_clock, update_lru_clock, Entry, FAR_EXPIRE};
 /// expiry) with a single probe.
 type SlotTable = HashTable<(Blob, Entry)>;
 
+/// What a lookup does with a key whose time has passed. One value per
+/// process: a server is a master or a replica as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExpiryMode {
+    /// Delete it and answer as missing.
+    Normal = 0,
+    /// A replica's clients: answer as missing but keep it; the master's DEL
+    /// arrives through the stream.
+    Replica = 1,
+    /// A replica applying its master's stream: the key is still there for
+    /// the master's commands.
+    MasterStream = 2,
+}
+
+static EXPIRY_MODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+pub fn set_expiry_mode(mode: ExpiryMode) {
+    EXPIRY_MODE.store(mode as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn expiry_mode() -> u8 {
+    EXPIRY_MODE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[derive(Default)]
 pub struct Db {
     hasher: DefaultHashBuilder,
@@ -157,7 +182,10 @@ impl Db {
         let table = slots.get_mut(slot)?;
         match table.find_entry(Self::hash(hasher, key), |(k, _)| **k == *key) {
             Err(_) => None,
-            Ok(occupied) if occupied.get().1.is_expired(now) => {
+            Ok(occupied) if occupied.get().1.is_expired(now) && expiry_mode() != ExpiryMode::MasterStream as u8 => {
+                if expiry_mode() == ExpiryMode::Replica as u8 {
+                    return None;
+                }
                 let ((k, _), _) = occupied.remove();
                 *len -= 1;
                 volatile[slot] -= 1;
@@ -372,6 +400,9 @@ impl Db {
     /// Removes the expired keys of one slot, queueing them as lazy expiry
     /// does.
     fn purge_slot(&mut self, slot: usize, now: u64) {
+        if expiry_mode() != ExpiryMode::Normal as u8 {
+            return;
+        }
         let Some(map) = self.slots.get_mut(slot) else { return };
         let gone = Self::drain_expired(map, now, &mut self.expired);
         self.count_expired(slot, gone);

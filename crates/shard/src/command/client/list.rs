@@ -31,7 +31,11 @@ fn parse_type(arg: &[u8]) -> Result<ClientType, CmdError> {
 }
 
 fn type_of(h: &ClientHandle) -> ClientType {
-    if h.subscriptions.load(Ordering::Relaxed) + h.psubscriptions.load(Ordering::Relaxed) > 0 {
+    if h.has_flag(crate::client::FLAG_MASTER) {
+        ClientType::Master
+    } else if h.has_flag(crate::client::FLAG_REPLICA) {
+        ClientType::Replica
+    } else if h.subscriptions.load(Ordering::Relaxed) + h.psubscriptions.load(Ordering::Relaxed) > 0 {
         ClientType::PubSub
     } else {
         ClientType::Normal
@@ -94,6 +98,12 @@ pub(super) fn info_line(ctx: &Ctx<'_>, h: &ClientHandle, out: &mut String) {
     let multi =
         if me { ctx.client.multi.as_ref().map_or(-1, |m| m.len() as i64) } else { h.multi_len.load(Ordering::Relaxed) };
     let mut fl = String::new();
+    if h.has_flag(crate::client::FLAG_REPLICA) {
+        fl.push('S');
+    }
+    if h.has_flag(crate::client::FLAG_MASTER) {
+        fl.push('M');
+    }
     if h.has_flag(FLAG_MONITOR) {
         fl.push('O');
     }

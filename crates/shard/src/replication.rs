@@ -1,0 +1,227 @@
+//! Replication, as Redis 7.0 does it on the wire: a master streams every
+//! write to its replicas; a replica applies that stream and can itself be
+//! the master of others.
+//!
+//! Flow on a master: the first replica's PSYNC creates the [`Backlog`] and
+//! subscribes a [`Feed`] to the propagation stream (`crate::propagate`).
+//! From then on every write's deterministic effect is encoded as RESP
+//! (with a SELECT when the database changes), appended to the backlog
+//! (`master_repl_offset` counts each byte) and to each replica's bounded
+//! pending output, and the replica's task ([`master::serve`]) writes it
+//! out. PSYNC continues from the backlog when it can, else the master
+//! forks a snapshot and records the offset it stands for.
+//!
+//! Flow on a replica: the link task ([`replica`]) handshakes, receives the
+//! snapshot or a `+CONTINUE`, then applies the master's stream through
+//! `dispatch` as the master client. The exact bytes received go into our
+//! own backlog and to our own replicas (chained replication), so after a
+//! promotion (`REPLICAOF NO ONE`, which keeps the old id as `replid2`)
+//! the other replicas can continue with us. Our own propagated rewrite is
+//! not fed to the backlog while we are a replica.
+//!
+//! Locks: the keyspace lock is taken before [`Replication::state`], never
+//! after; feeding runs under both.
+
+pub mod backlog;
+pub mod master;
+pub mod replica;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+pub use backlog::Backlog;
+
+use crate::propagate::{Consumer, Selector};
+use crate::server::Shared;
+
+/// Replication state shared by the sessions, the replica tasks, the link
+/// and the cron.
+pub struct Replication {
+    pub state: Mutex<State>,
+    /// `master_repl_offset`, readable without the lock (a client's last
+    /// write offset, WAIT).
+    pub offset: AtomicI64,
+    /// We replicate a master: no writes from normal clients, no expiry.
+    replica: AtomicBool,
+    /// Woken on every REPLCONF ACK (WAIT, replica-ack-writes).
+    pub acked: Notify,
+    /// The [`Feed`] is subscribed to the propagation stream.
+    subscribed: AtomicBool,
+}
+
+pub struct State {
+    pub replid: String,
+    pub replid2: String,
+    /// The first offset `replid` is no longer valid for with `replid2`.
+    pub second_offset: i64,
+    /// `master_repl_offset`.
+    pub offset: i64,
+    pub backlog: Option<Backlog>,
+    /// SELECT state of the stream we generate.
+    pub selector: Selector,
+    /// Replicas connected to us.
+    pub replicas: Vec<Arc<master::ReplicaConn>>,
+    /// The master we replicate, if any.
+    pub master: Option<replica::MasterLink>,
+    /// `client-output-buffer-limit replica`, refreshed by the cron.
+    pub obuf_limit: (usize, usize, u64),
+}
+
+/// Forty random hex characters.
+pub fn new_replid() -> String {
+    (0..40).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect()
+}
+
+pub const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+
+impl Default for Replication {
+    fn default() -> Self {
+        Replication {
+            state: Mutex::new(State {
+                replid: new_replid(),
+                replid2: NO_REPLID.into(),
+                second_offset: -1,
+                offset: 0,
+                backlog: None,
+                selector: Selector::default(),
+                replicas: Vec::new(),
+                master: None,
+                obuf_limit: (256 << 20, 64 << 20, 60),
+            }),
+            offset: AtomicI64::new(0),
+            replica: AtomicBool::new(false),
+            acked: Notify::new(),
+            subscribed: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Replication {
+    #[inline]
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_replica(&self, on: bool) {
+        self.replica.store(on, Ordering::Relaxed);
+        crate::store::db::set_expiry_mode(if on {
+            crate::store::db::ExpiryMode::Replica
+        } else {
+            crate::store::db::ExpiryMode::Normal
+        });
+    }
+
+    pub fn master_offset(&self) -> i64 {
+        self.offset.load(Ordering::Relaxed)
+    }
+
+    /// Appends stream bytes to the backlog and to every replica.
+    pub(crate) fn push(&self, st: &mut State, data: &[u8]) {
+        let Some(backlog) = st.backlog.as_mut() else { return };
+        backlog.append(data);
+        st.offset += data.len() as i64;
+        self.offset.store(st.offset, Ordering::Relaxed);
+        let now = crate::server::unix_ms();
+        for r in &st.replicas {
+            r.push(data, st.obuf_limit, now);
+        }
+    }
+
+    /// Encodes a command of ours into the stream (PING, GETACK).
+    pub(crate) fn push_command(&self, st: &mut State, argv: &[&[u8]]) {
+        let mut buf = Vec::with_capacity(64);
+        crate::propagate::encode_command(argv, &mut buf);
+        self.push(st, &buf);
+    }
+
+    /// Makes sure a backlog exists (the first replica, or a finished
+    /// sync on a replica) and that the stream feeds it. Call under the
+    /// keyspace lock and without [`Replication::state`] held.
+    pub(crate) fn ensure_backlog(self: &Arc<Self>, shared: &Shared, size: usize, new_history: bool) {
+        {
+            let mut st = self.state.lock();
+            if st.backlog.is_none() {
+                if new_history {
+                    // As Redis: a master that had no backlog cannot have
+                    // been followed; it starts a fresh history.
+                    st.replid = new_replid();
+                    st.replid2 = NO_REPLID.into();
+                    st.second_offset = -1;
+                }
+                st.backlog = Some(Backlog::new(size, st.offset));
+            }
+        }
+        if !self.subscribed.swap(true, Ordering::Relaxed) {
+            shared.propagator.subscribe(Arc::new(Feed(self.clone())));
+        }
+    }
+
+    /// REPLICAOF NO ONE and failovers: the old history stays valid under
+    /// `replid2` up to the current offset, and a new one begins.
+    pub(crate) fn shift_replid(&self, st: &mut State) {
+        st.replid2 = std::mem::replace(&mut st.replid, new_replid());
+        st.second_offset = st.offset + 1;
+    }
+
+    /// How many online replicas have acknowledged `offset`.
+    pub fn acked_count(&self, offset: i64) -> usize {
+        self.state.lock().replicas.iter().filter(|r| r.is_online() && r.ack_offset() >= offset).count()
+    }
+
+    /// Replicas online whose last ACK is at most `max_lag` seconds old
+    /// (min-replicas-to-write).
+    pub fn good_replicas(&self, max_lag: u64, now_ms: u64) -> usize {
+        self.state.lock().replicas.iter().filter(|r| r.is_online() && r.lag_secs(now_ms) <= max_lag).count()
+    }
+}
+
+/// The propagation consumer that feeds the backlog and the replicas.
+pub struct Feed(Arc<Replication>);
+
+impl Consumer for Feed {
+    fn feed(&self, db: usize, argv: &[Bytes]) {
+        // A replica's stream is its master's bytes, not our rewrite of them.
+        if self.0.is_replica() {
+            return;
+        }
+        let mut st = self.0.state.lock();
+        if st.backlog.is_none() {
+            return;
+        }
+        let mut buf = Vec::with_capacity(64);
+        st.selector.encode(db, argv, &mut buf);
+        self.0.push(&mut st, &buf);
+    }
+}
+
+/// At start: `replicaof` from the configuration.
+pub fn start(shared: &Arc<Shared>) {
+    let cfg = shared.config.load();
+    if let Some(crate::config::Val::List(l)) = cfg.get("replicaof") {
+        if let [host, port] = &l[..] {
+            if let Ok(port) = port.parse::<u16>() {
+                replica::set_master(shared, host.clone(), port);
+            }
+        }
+    }
+}
+
+/// Once a second: PINGs to replicas, ACK timeouts, limits from the
+/// configuration; ten times a second the cheap parts.
+pub async fn cron(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut loops: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        loops += 1;
+        master::cron(&shared, loops);
+    }
+}
