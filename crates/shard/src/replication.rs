@@ -26,7 +26,7 @@ pub mod backlog;
 pub mod master;
 pub mod replica;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -51,6 +51,15 @@ pub struct Replication {
     pub acked: Notify,
     /// The [`Feed`] is subscribed to the propagation stream.
     subscribed: AtomicBool,
+    /// INFO stats: `sync_full`, `sync_partial_ok`, `sync_partial_err`.
+    pub stats: SyncStats,
+}
+
+#[derive(Default)]
+pub struct SyncStats {
+    pub full: AtomicU64,
+    pub partial_ok: AtomicU64,
+    pub partial_err: AtomicU64,
 }
 
 pub struct State {
@@ -69,6 +78,21 @@ pub struct State {
     pub master: Option<replica::MasterLink>,
     /// `client-output-buffer-limit replica`, refreshed by the cron.
     pub obuf_limit: (usize, usize, u64),
+}
+
+impl State {
+    /// PSYNC's decision: the stream from `offset` on when `id` is our
+    /// history (or the previous one, up to where it stopped being ours)
+    /// and the backlog still holds that offset; `None` means a full
+    /// resync.
+    pub fn continue_from(&self, id: &[u8], offset: i64) -> Option<Vec<u8>> {
+        let ours = id == self.replid.as_bytes();
+        let previous = id == self.replid2.as_bytes() && offset <= self.second_offset;
+        if !ours && !previous {
+            return None;
+        }
+        self.backlog.as_ref()?.copy_from(offset)
+    }
 }
 
 /// Forty random hex characters.
@@ -96,6 +120,7 @@ impl Default for Replication {
             replica: AtomicBool::new(false),
             acked: Notify::new(),
             subscribed: AtomicBool::new(false),
+            stats: SyncStats::default(),
         }
     }
 }
@@ -223,5 +248,52 @@ pub async fn cron(shared: Arc<Shared>) {
         }
         loops += 1;
         master::cron(&shared, loops);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with(replid: &str, replid2: &str, second: i64, stream: &[u8], size: usize) -> State {
+        let r = Replication::default();
+        let mut st = r.state.into_inner();
+        st.replid = replid.into();
+        st.replid2 = replid2.into();
+        st.second_offset = second;
+        let mut b = Backlog::new(size, 0);
+        b.append(stream);
+        st.offset = stream.len() as i64;
+        st.backlog = Some(b);
+        st
+    }
+
+    #[test]
+    fn continue_needs_a_known_id_and_a_covered_offset() {
+        let a = "a".repeat(40);
+        let st = state_with(&a, NO_REPLID, -1, b"0123456789", 64);
+        assert_eq!(st.continue_from(a.as_bytes(), 1).unwrap(), b"0123456789");
+        assert_eq!(st.continue_from(a.as_bytes(), 11).unwrap(), b"");
+        assert!(st.continue_from(a.as_bytes(), 12).is_none(), "ahead of us");
+        assert!(st.continue_from(b"?", -1).is_none());
+        assert!(st.continue_from("b".repeat(40).as_bytes(), 5).is_none(), "another history");
+    }
+
+    #[test]
+    fn previous_id_is_valid_up_to_the_switch() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        // Promoted at offset 6: the old id covers offsets up to 7.
+        let st = state_with(&b, &a, 7, b"0123456789", 64);
+        assert_eq!(st.continue_from(a.as_bytes(), 7).unwrap(), b"6789");
+        assert!(st.continue_from(a.as_bytes(), 8).is_none(), "past the switch under the old id");
+        assert_eq!(st.continue_from(b.as_bytes(), 8).unwrap(), b"789");
+    }
+
+    #[test]
+    fn overwritten_history_means_a_full_resync() {
+        let a = "a".repeat(40);
+        let st = state_with(&a, NO_REPLID, -1, b"0123456789", 4);
+        assert!(st.continue_from(a.as_bytes(), 6).is_none());
+        assert_eq!(st.continue_from(a.as_bytes(), 7).unwrap(), b"6789");
     }
 }

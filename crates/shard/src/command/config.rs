@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(t.cmd("config get nope"), "*0\r\n");
         let r = t.cmd("config get maxmemory* maxmemory");
         assert!(r.starts_with("*10\r\n"), "{r}");
-        assert_eq!(t.cmd("config get *").split("\r\n").next(), Some("*384"));
+        assert_eq!(t.cmd("config get *").split("\r\n").next(), Some("*388"));
         t.client.proto = slotway_resp::Proto::Resp3;
         assert_eq!(t.cmd("config get hz"), "%1\r\n$2\r\nhz\r\n$2\r\n10\r\n");
     }

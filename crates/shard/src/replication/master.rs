@@ -158,10 +158,8 @@ pub fn start_sync(
     handle.set_flag(crate::client::FLAG_REPLICA, true);
     if let Some((id, offset)) = psync {
         let mut st = repl.state.lock();
-        let ours = id == st.replid.as_bytes();
-        let previous = id == st.replid2.as_bytes() && offset <= st.second_offset;
-        let data = if ours || previous { st.backlog.as_ref().and_then(|b| b.copy_from(offset)) } else { None };
-        if let Some(data) = data {
+        if let Some(data) = st.continue_from(id, offset) {
+            repl.stats.partial_ok.fetch_add(1, Ordering::Relaxed);
             reply.extend_from_slice(format!("+CONTINUE {}\r\n", st.replid).as_bytes());
             conn.out.lock().extend_from_slice(&data);
             conn.state.store(ONLINE, Ordering::Relaxed);
@@ -170,7 +168,12 @@ pub fn start_sync(
             tracing::info!("Partial resynchronization request from {:?} accepted", conn);
             return Ok(Handover { conn, full: None });
         }
+        // `?` asks for a full resync outright; anything else failed.
+        if id != b"?" {
+            repl.stats.partial_err.fetch_add(1, Ordering::Relaxed);
+        }
     }
+    repl.stats.full.fetch_add(1, Ordering::Relaxed);
     // A full resync. A replica of ours forwards its master's stream, so
     // it may not start a new history.
     let size = cfg.int("repl-backlog-size").clamp(1, 1 << 40) as usize;

@@ -158,9 +158,10 @@ pub fn stats(ctx: &Ctx<'_>, s: &mut Section<'_>) {
     s.f("instantaneous_input_repl_kbps", "0.00");
     s.f("instantaneous_output_repl_kbps", "0.00");
     s.f("rejected_connections", st.rejected_connections.load(Ordering::Relaxed));
-    s.f("sync_full", 0);
-    s.f("sync_partial_ok", 0);
-    s.f("sync_partial_err", 0);
+    let sync = &ctx.shared.repl.stats;
+    s.f("sync_full", sync.full.load(Ordering::Relaxed));
+    s.f("sync_partial_ok", sync.partial_ok.load(Ordering::Relaxed));
+    s.f("sync_partial_err", sync.partial_err.load(Ordering::Relaxed));
     s.f("expired_keys", ctx.store.stats.expired_keys);
     s.f("expired_stale_perc", "0.00");
     s.f("expired_time_cap_reached_count", 0);
