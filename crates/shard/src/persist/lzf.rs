@@ -119,9 +119,10 @@ mod tests {
     fn known_vector() {
         // "aaaaaaaaaa...": one literal then a back reference of distance 1.
         let packed = [0x00, b'a', 0xe0, 0x01, 0x00];
-        assert_eq!(decompress(&packed, 12).as_deref(), Some(&[b'a'; 12][..]));
+        assert_eq!(decompress(&packed, 11).as_deref(), Some(&[b'a'; 11][..]));
         // Wrong expected length or a reference before the start: refused.
-        assert_eq!(decompress(&packed, 11), None);
+        assert_eq!(decompress(&packed, 12), None);
+        assert_eq!(decompress(&packed, 10), None);
         assert_eq!(decompress(&[0x20, 0x05], 10), None);
     }
 
