@@ -38,6 +38,11 @@ impl TestServer {
 
     /// Runs one command given as separate arguments (which may hold spaces).
     pub fn cmd_args(&mut self, args: &[Bytes]) -> String {
+        String::from_utf8_lossy(&self.cmd_raw(args)).into_owned()
+    }
+
+    /// Runs one command and returns the reply's exact bytes (binary safe).
+    pub fn cmd_raw(&mut self, args: &[Bytes]) -> Vec<u8> {
         let shared = self.shared.clone();
         let config = shared.config.load_full();
         let mut store = shared.store.lock();
@@ -56,7 +61,7 @@ impl TestServer {
         if !store.ready.is_empty() {
             crate::dispatch::serve_blocked(&mut store, &shared);
         }
-        String::from_utf8_lossy(&out.buf).into_owned()
+        out.buf.to_vec()
     }
 }
 

@@ -131,7 +131,12 @@ fn transfer(plan: &Plan) -> Outcome {
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| CONNECT.to_string())?;
-    let mut sock = TcpStream::connect_timeout(&addr, plan.timeout).map_err(|_| CONNECT.to_string())?;
+    const WRITE: &str = "-IOERR error or timeout writing to target instance\r\n";
+    // Redis connects without blocking and learns of a refused connection
+    // only when it writes; only a connect that times out is "connecting".
+    let mut sock = TcpStream::connect_timeout(&addr, plan.timeout).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::TimedOut { CONNECT } else { WRITE }.to_string()
+    })?;
     let _ = sock.set_read_timeout(Some(plan.timeout));
     let _ = sock.set_write_timeout(Some(plan.timeout));
     let _ = sock.set_nodelay(true);
@@ -153,7 +158,7 @@ fn transfer(plan: &Plan) -> Outcome {
         }
         encode(&mut buf, &parts);
     }
-    sock.write_all(&buf).map_err(|_| "-IOERR error or timeout writing to target instance\r\n".to_string())?;
+    sock.write_all(&buf).map_err(|_| WRITE.to_string())?;
     let mut r = BufReader::new(sock);
     let mut line = || -> Result<String, String> {
         let mut l = String::new();

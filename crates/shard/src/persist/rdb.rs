@@ -81,3 +81,6 @@ pub enum RdbError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
+
+#[cfg(test)]
+mod tests;
