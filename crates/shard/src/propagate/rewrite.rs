@@ -155,3 +155,6 @@ fn mpop(name: &str, args: &[Bytes], reply: &[u8]) -> Vec<Vec<Bytes>> {
     };
     vec![vec![b(cmd), bytes_of(key), Bytes::from(items.len().to_string())]]
 }
+
+#[cfg(test)]
+mod tests;
