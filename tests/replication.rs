@@ -368,3 +368,36 @@ fn ack_writes_without_replica_fail_after_the_timeout() {
     // Reads are not held.
     assert_eq!(text(&mut m, &["GET", "lonely"]), "$1\r\n1\r\n");
 }
+
+#[test]
+fn chained_replica_and_replicaof_directive() {
+    let master = Server::shard(&[]);
+    let middle = Server::shard(&[]);
+    write_load(master.port, 3, "c");
+    replicaof(middle.port, master.port);
+    wait_in_sync(master.port, middle.port);
+    // Started with `replicaof` on the command line, following a replica.
+    let port = middle.port.to_string();
+    let last = Server::shard(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(middle.port, last.port);
+    write_load(master.port, 3, "d");
+    wait_in_sync(master.port, middle.port);
+    wait_in_sync(middle.port, last.port);
+    // The middle forwards its master's bytes: one history, one offset.
+    assert_eq!(field(last.port, "master_replid"), field(master.port, "master_replid"));
+    assert_eq!(field(last.port, "master_repl_offset"), field(master.port, "master_repl_offset"));
+    assert_same(master.port, last.port);
+}
+
+#[test]
+fn replica_authenticates_with_masterauth() {
+    let master = Server::shard(&["--requirepass", "s3cret"]);
+    let replica = Server::shard(&["--masterauth", "s3cret"]);
+    let mut m = master.client();
+    assert_eq!(text(&mut m, &["AUTH", "s3cret"]), "+OK\r\n");
+    m.cmd(&["SET", "guarded", "1"]).unwrap();
+    replicaof(replica.port, master.port);
+    wait_until!(SYNC_WAIT, field(replica.port, "master_link_status") == "up");
+    let mut r = replica.client();
+    wait_until!(SYNC_WAIT, text(&mut r, &["GET", "guarded"]) == "$1\r\n1\r\n");
+}

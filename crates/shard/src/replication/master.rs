@@ -258,8 +258,15 @@ pub async fn serve(
                         return Ok(());
                     }
                     conn.handle.touch(unix_ms());
-                    while let Ok(Some(req)) = decoder.decode(inbuf) {
-                        from_replica(shared, &conn, &req.args);
+                    loop {
+                        match decoder.decode(inbuf) {
+                            Ok(Some(req)) => from_replica(shared, &conn, &req.args),
+                            Ok(None) => break,
+                            Err(e) => return Err(std::io::Error::other(format!("protocol error: {e}"))),
+                        }
+                    }
+                    if inbuf.len() > shared.config.load().client_query_buffer_limit {
+                        return Err(std::io::Error::other("query buffer limit reached"));
                     }
                 }
             }
@@ -390,6 +397,10 @@ pub fn request_acks(shared: &Shared) {
 pub async fn wait_acks(shared: &Shared, want: usize, offset: i64, deadline: Option<tokio::time::Instant>) -> usize {
     let repl = &shared.repl;
     let mut asked = false;
+    // Our replicas acknowledge as soon as they apply; only a replica that
+    // has not answered after a moment is asked (Redis replicas ACK once a
+    // second otherwise).
+    let ask_at = tokio::time::Instant::now() + Duration::from_millis(10);
     loop {
         let notified = repl.acked.notified();
         tokio::pin!(notified);
@@ -398,12 +409,14 @@ pub async fn wait_acks(shared: &Shared, want: usize, offset: i64, deadline: Opti
         if n >= want {
             return n;
         }
-        if !asked {
+        let now = tokio::time::Instant::now();
+        if !asked && now >= ask_at {
             request_acks(shared);
             asked = true;
         }
         tokio::select! {
             _ = &mut notified => {}
+            _ = tokio::time::sleep_until(ask_at), if !asked => {}
             _ = sleep_until_or_never(deadline) => return repl.acked_count(offset),
             _ = shared.shutdown.cancelled() => return n,
         }

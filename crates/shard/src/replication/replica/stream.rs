@@ -51,7 +51,7 @@ pub(super) async fn apply(shared: &Arc<Shared>, cancel: &CancellationToken, conn
         let mut pending = std::mem::take(&mut inbuf);
         loop {
             if !pending.is_empty() {
-                let getack = apply_chunk(shared, &mut client, &mut decoder, &mut pending)?;
+                let getack = apply_chunk(shared, cancel, &mut client, &mut decoder, &mut pending)?;
                 let offset = shared.repl.master_offset();
                 if let Some(at) = getack {
                     send_ack(&mut wr, at).await?;
@@ -106,6 +106,7 @@ async fn send_ack(wr: &mut tokio::net::tcp::WriteHalf<'_>, offset: i64) -> Resul
 /// the offset before the GETACK itself).
 fn apply_chunk(
     shared: &Shared,
+    cancel: &CancellationToken,
     client: &mut Client,
     decoder: &mut RequestDecoder,
     buf: &mut BytesMut,
@@ -113,6 +114,11 @@ fn apply_chunk(
     let config = shared.config.load();
     let repl = &shared.repl;
     let mut store = shared.store.lock();
+    // REPLICAOF (NO ONE, or another master) may have run since the read:
+    // nothing of this master's may be applied after it.
+    if cancel.is_cancelled() {
+        return Err("replication link replaced".into());
+    }
     let mut out = ReplyBuf::new(client.proto);
     let mut getack = None;
     // The master decides what has expired: its keys stay readable to it.
