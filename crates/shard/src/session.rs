@@ -74,7 +74,11 @@ enum Next {
     /// The client turned into a replica (PSYNC/SYNC).
     Replicate(Box<crate::replication::master::Handover>),
     /// WAIT: answer after enough replica ACKs or the timeout.
-    WaitAcks { numreplicas: usize, offset: i64, timeout: Option<Duration> },
+    WaitAcks {
+        numreplicas: usize,
+        offset: i64,
+        timeout: Option<Duration>,
+    },
 }
 
 impl Session {

@@ -62,7 +62,7 @@ fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// REPLCONF <option> <value> ...: what a replica says about itself before
 /// PSYNC, and ACK/GETACK on a replication link (which get no reply).
 fn replconf(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     for pair in args[1..].chunks(2) {
@@ -78,10 +78,7 @@ fn replconf(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         } else if is(opt, "capa") || is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
             // We always send `$<len>` snapshots, which every replica reads.
         } else {
-            return Err(CmdError::err(format!(
-                "ERR Unrecognized REPLCONF option: {}",
-                String::from_utf8_lossy(opt)
-            )));
+            return Err(CmdError::err(format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(opt))));
         }
     }
     ctx.out.ok();
@@ -109,16 +106,9 @@ fn start(ctx: &mut Ctx<'_>, psync: Option<(&[u8], i64)>) -> CmdResult {
         return Err(CmdError::err("ERR SYNC and PSYNC are invalid with pending output"));
     }
     let mut reply = Vec::new();
-    let handover = master::start_sync(
-        ctx.shared,
-        ctx.store,
-        ctx.config,
-        &ctx.client.handle,
-        &ctx.client.hello,
-        psync,
-        &mut reply,
-    )
-    .map_err(CmdError::err)?;
+    let handover =
+        master::start_sync(ctx.shared, ctx.store, ctx.config, &ctx.client.handle, &ctx.client.hello, psync, &mut reply)
+            .map_err(CmdError::err)?;
     ctx.out.raw(&reply);
     ctx.action = Some(Action::Replicate(Box::new(handover)));
     Ok(())
@@ -191,7 +181,8 @@ pub fn info(ctx: &Ctx<'_>, s: &mut Section<'_>) {
         s.f("master_host", &m.host);
         s.f("master_port", m.port);
         s.f("master_link_status", if m.is_up() { "up" } else { "down" });
-        let io_ago = if m.last_io_ms == 0 || !m.is_up() { -1 } else { (now.saturating_sub(m.last_io_ms) / 1000) as i64 };
+        let io_ago =
+            if m.last_io_ms == 0 || !m.is_up() { -1 } else { (now.saturating_sub(m.last_io_ms) / 1000) as i64 };
         s.f("master_last_io_seconds_ago", io_ago);
         let syncing = m.state == replica::LinkState::Sync;
         s.f("master_sync_in_progress", u8::from(syncing));

@@ -307,7 +307,7 @@ async fn send_snapshot(
             _ = shared.shutdown.cancelled() => return Err(std::io::Error::other("shutdown")),
         }
         polls += 1;
-        if polls % 50 == 0 {
+        if polls.is_multiple_of(50) {
             stream.write_all(b"\n").await?;
         }
     }
@@ -362,13 +362,13 @@ pub(super) fn cron(shared: &Shared, loops: u64) {
             b.resize(size);
         }
     }
-    if loops % 10 != 0 {
+    if !loops.is_multiple_of(10) {
         return;
     }
     let now = unix_ms();
     let timeout = cfg.int("repl-timeout").max(1) as u64;
     let period = cfg.int("repl-ping-replica-period").max(1) as u64;
-    let ping = (loops / 10) % period == 0 && !repl.is_replica();
+    let ping = (loops / 10).is_multiple_of(period) && !repl.is_replica();
     // The keyspace lock first, so a PING never lands inside a MULTI.
     let _store = shared.store.lock();
     let mut st = repl.state.lock();

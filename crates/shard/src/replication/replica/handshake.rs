@@ -118,7 +118,8 @@ pub(super) async fn follow(
         }
     }
     let announced = cfg.int("replica-announce-port");
-    let our_port = if announced > 0 { announced as u64 } else { shared.port.load(std::sync::atomic::Ordering::Relaxed) };
+    let our_port =
+        if announced > 0 { announced as u64 } else { shared.port.load(std::sync::atomic::Ordering::Relaxed) };
     conn.send(&[b"REPLCONF", b"listening-port", our_port.to_string().as_bytes()]).await?;
     conn.reply().await?;
     let ip = cfg.string("replica-announce-ip");
