@@ -401,3 +401,36 @@ fn replica_authenticates_with_masterauth() {
     let mut r = replica.client();
     wait_until!(SYNC_WAIT, text(&mut r, &["GET", "guarded"]) == "$1\r\n1\r\n");
 }
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
+    assert!(ok.success());
+}
+
+/// A replica that stops reading is dropped at its output limit, and comes
+/// back through a full resync once the backlog no longer covers it.
+#[test]
+fn stalled_replica_is_dropped_at_its_output_limit() {
+    let master =
+        Server::shard(&["--client-output-buffer-limit", "replica 2mb 0 0", "--repl-backlog-size", "64kb"]);
+    let replica = Server::shard(&[]);
+    replicaof(replica.port, master.port);
+    wait_in_sync(master.port, replica.port);
+    signal(replica.pid(), "-STOP");
+    let value = "v".repeat(10_000);
+    let mut m = master.client();
+    let mut dropped = false;
+    // Far more than the socket buffers and the limit can hold.
+    for i in 0..3000 {
+        assert_eq!(text(&mut m, &["SET", &format!("big:{}", i % 500), &value]), "+OK\r\n");
+        if i % 100 == 99 && field(master.port, "connected_slaves") == "0" {
+            dropped = true;
+            break;
+        }
+    }
+    signal(replica.pid(), "-CONT");
+    assert!(dropped, "the stalled replica was never dropped");
+    wait_in_sync(master.port, replica.port);
+    assert_eq!(stat(master.port, "sync_full"), 2);
+    assert_same(master.port, replica.port);
+}
