@@ -376,10 +376,18 @@ fn chained_replica_and_replicaof_directive() {
     write_load(master.port, 3, "c");
     replicaof(middle.port, master.port);
     wait_in_sync(master.port, middle.port);
+    // The stream is left in database 1 when the last replica loads the
+    // middle's snapshot: it must learn that from the snapshot
+    // (`repl-stream-db`), as the bytes that follow carry no SELECT.
+    let mut m = master.client();
+    assert_eq!(text(&mut m, &["SELECT", "1"]), "+OK\r\n");
+    m.cmd(&["SET", "chain:1", "a"]).unwrap();
+    wait_in_sync(master.port, middle.port);
     // Started with `replicaof` on the command line, following a replica.
     let port = middle.port.to_string();
     let last = Server::shard(&["--replicaof", "127.0.0.1", &port]);
     wait_in_sync(middle.port, last.port);
+    m.cmd(&["SET", "chain:2", "b"]).unwrap();
     write_load(master.port, 3, "d");
     wait_in_sync(master.port, middle.port);
     wait_in_sync(middle.port, last.port);
@@ -411,8 +419,7 @@ fn signal(pid: u32, sig: &str) {
 /// back through a full resync once the backlog no longer covers it.
 #[test]
 fn stalled_replica_is_dropped_at_its_output_limit() {
-    let master =
-        Server::shard(&["--client-output-buffer-limit", "replica 2mb 0 0", "--repl-backlog-size", "64kb"]);
+    let master = Server::shard(&["--client-output-buffer-limit", "replica 2mb 0 0", "--repl-backlog-size", "64kb"]);
     let replica = Server::shard(&[]);
     replicaof(replica.port, master.port);
     wait_in_sync(master.port, replica.port);

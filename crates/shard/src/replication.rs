@@ -24,6 +24,7 @@
 
 pub mod backlog;
 pub mod master;
+pub mod rdbaux;
 pub mod replica;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -72,6 +73,10 @@ pub struct State {
     pub backlog: Option<Backlog>,
     /// SELECT state of the stream we generate.
     pub selector: Selector,
+    /// The database the stream has selected at `offset` (ours as a
+    /// master, our master's as a replica): a snapshot carries it, and a
+    /// resumed link starts there.
+    pub stream_db: usize,
     /// Replicas connected to us.
     pub replicas: Vec<Arc<master::ReplicaConn>>,
     /// The master we replicate, if any.
@@ -112,6 +117,7 @@ impl Default for Replication {
                 offset: 0,
                 backlog: None,
                 selector: Selector::default(),
+                stream_db: 0,
                 replicas: Vec::new(),
                 master: None,
                 obuf_limit: (256 << 20, 64 << 20, 60),
@@ -219,6 +225,7 @@ impl Consumer for Feed {
         }
         let mut buf = Vec::with_capacity(64);
         st.selector.encode(db, argv, &mut buf);
+        st.stream_db = db;
         self.0.push(&mut st, &buf);
     }
 }

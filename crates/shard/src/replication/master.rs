@@ -179,14 +179,15 @@ pub fn start_sync(
     let size = cfg.int("repl-backlog-size").clamp(1, 1 << 40) as usize;
     repl.ensure_backlog(shared, size, !repl.is_replica());
     let path = PathBuf::from(format!("temp-repl-{}-{}.rdb", std::process::id(), handle.id));
-    let offset = {
+    let (offset, aux) = {
         let mut st = repl.state.lock();
+        let aux = super::rdbaux::fields(st.stream_db, &st.replid, st.offset);
         st.selector.reset();
         st.replicas.push(conn.clone());
         if psync.is_some() {
             reply.extend_from_slice(format!("+FULLRESYNC {} {}\r\n", st.replid, st.offset).as_bytes());
         }
-        st.offset
+        (st.offset, aux)
     };
     let opts = crate::persist::rdb::Options {
         compress: cfg.flag("rdbcompression"),
@@ -198,9 +199,10 @@ pub fn start_sync(
     let pid = crate::persist::fork::spawn(|| {
         let write = || -> std::io::Result<()> {
             let file = std::fs::File::create(&child_path)?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            let w = std::io::BufWriter::with_capacity(1 << 20, file);
+            let mut w = super::rdbaux::AuxWriter::new(w, aux);
             crate::persist::rdb::write_rdb_with(store, &mut w, &opts)?;
-            w.into_inner().map_err(|e| e.into_error())?;
+            w.finish()?.into_inner().map_err(|e| e.into_error())?;
             Ok(())
         };
         i32::from(write().is_err())

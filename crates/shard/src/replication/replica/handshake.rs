@@ -238,6 +238,7 @@ fn load_snapshot(shared: &Arc<Shared>, rdb: &[u8], replid: String, offset: i64) 
         repl.offset.store(offset, std::sync::atomic::Ordering::Relaxed);
         st.backlog = None;
         st.selector.reset();
+        st.stream_db = super::super::rdbaux::stream_db(rdb).filter(|&d| d < store.dbs.len()).unwrap_or(0);
         // Our replicas followed the old history: they must resync.
         for r in &st.replicas {
             r.handle.kill.cancel();

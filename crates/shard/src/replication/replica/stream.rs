@@ -32,6 +32,10 @@ pub(super) async fn apply(shared: &Arc<Shared>, cancel: &CancellationToken, conn
     let id = handle.id;
     let mut client = Client::new(handle.clone(), true);
     client.is_master = true;
+    // Where the stream stands: a resumed stream goes on in the database
+    // it had selected, a fresh one where the snapshot said.
+    client.db = shared.repl.state.lock().stream_db;
+    handle.db.store(client.db, Ordering::Relaxed);
     set_state(shared, cancel, |m| {
         m.state = LinkState::Connected;
         m.last_io_ms = unix_ms();
@@ -151,6 +155,7 @@ fn apply_chunk(
             out.buf.clear();
         }
         let mut st = repl.state.lock();
+        st.stream_db = client.db;
         repl.push(&mut st, &req.raw);
     };
     set_expiry_mode(if repl.is_replica() { ExpiryMode::Replica } else { ExpiryMode::Normal });
