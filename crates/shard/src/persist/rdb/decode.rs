@@ -197,20 +197,12 @@ impl<'a> Reader<'a> {
             }
             ty::HASH_ZIPLIST | ty::HASH_LISTPACK => {
                 let b = self.string()?;
-                let items = if t == ty::HASH_ZIPLIST {
-                    ziplist::entries(&b).ok_or(BAD_ZIPLIST)?
-                } else {
-                    listpack::entries(&b).ok_or(BAD_LISTPACK)?
-                };
+                let items = if t == ty::HASH_ZIPLIST { ziplist::entries(&b).ok_or(BAD_ZIPLIST)? } else { listpack::entries(&b).ok_or(BAD_LISTPACK)? };
                 pairs_to_hash(items)
             }
             ty::ZSET_ZIPLIST | ty::ZSET_LISTPACK => {
                 let b = self.string()?;
-                let items = if t == ty::ZSET_ZIPLIST {
-                    ziplist::entries(&b).ok_or(BAD_ZIPLIST)?
-                } else {
-                    listpack::entries(&b).ok_or(BAD_LISTPACK)?
-                };
+                let items = if t == ty::ZSET_ZIPLIST { ziplist::entries(&b).ok_or(BAD_ZIPLIST)? } else { listpack::entries(&b).ok_or(BAD_LISTPACK)? };
                 pairs_to_zset(items)
             }
             ty::HASH_ZIPMAP => Err(RdbError::Unsupported("a hash in the zipmap encoding of Redis 2.x")),
@@ -232,11 +224,8 @@ impl<'a> Reader<'a> {
                 // A plain node is one (large) element.
                 1 => l.push_back(Blob::from(node)),
                 2 => {
-                    let items = if t == ty::LIST_QUICKLIST {
-                        ziplist::entries(&node).ok_or(BAD_ZIPLIST)?
-                    } else {
-                        listpack::entries(&node).ok_or(BAD_LISTPACK)?
-                    };
+                    let items =
+                        if t == ty::LIST_QUICKLIST { ziplist::entries(&node).ok_or(BAD_ZIPLIST)? } else { listpack::entries(&node).ok_or(BAD_LISTPACK)? };
                     l.extend(items.into_iter().map(Blob::from));
                 }
                 _ => return Err(RdbError::Corrupt("unknown quicklist container")),
@@ -336,7 +325,10 @@ pub fn load(
     if &magic[..5] != b"REDIS" {
         return Err(RdbError::Signature);
     }
-    let version: u32 = std::str::from_utf8(&magic[5..]).ok().and_then(|s| s.parse().ok()).ok_or(RdbError::Signature)?;
+    let version: u32 = std::str::from_utf8(&magic[5..])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(RdbError::Signature)?;
     if !(1..=11).contains(&version) {
         return Err(RdbError::Version(version));
     }

@@ -93,11 +93,7 @@ fn score_text(score: f64) -> String {
     if score.fract() == 0.0 && score.abs() < (1u64 << 52) as f64 {
         format!("{}", score as i64)
     } else if score.is_infinite() {
-        if score > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        }
+        if score > 0.0 { "inf".into() } else { "-inf".into() }
     } else {
         format!("{score:e}")
     }
