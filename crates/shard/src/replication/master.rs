@@ -371,6 +371,9 @@ pub(super) fn cron(shared: &Shared, loops: u64) {
     let timeout = cfg.int("repl-timeout").max(1) as u64;
     let period = cfg.int("repl-ping-replica-period").max(1) as u64;
     let ping = (loops / 10).is_multiple_of(period) && !repl.is_replica();
+    if repl.state.lock().replicas.is_empty() {
+        return;
+    }
     // The keyspace lock first, so a PING never lands inside a MULTI.
     let _store = shared.store.lock();
     let mut st = repl.state.lock();
