@@ -242,6 +242,41 @@ fn save_and_shutdown_keep_data_across_restarts() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+#[test]
+fn sigterm_saves_when_rules_exist() {
+    let dir = scratch_dir("sigterm");
+    let mut s = shard_in(&dir, &["--save", "3600 1"]);
+    call(&mut s.client(), &[b"SET", b"k", b"v"]);
+    let status = Command::new("kill").args(["-TERM", &s.pid().to_string()]).status().expect("kill");
+    assert!(status.success());
+    wait_exit(&mut s);
+    let s = shard_in(&dir, &[]);
+    assert_eq!(call(&mut s.client(), &[b"GET", b"k"]).bulk(), Some(&b"v"[..]));
+}
+
+#[test]
+fn corrupt_dump_refuses_to_start() {
+    let dir = scratch_dir("corrupt");
+    {
+        let s = shard_in(&dir, &[]);
+        let mut c = s.client();
+        load_dataset(&mut c);
+        save(&mut c);
+    }
+    let path = dir.join("dump.rdb");
+    let mut bytes = std::fs::read(&path).expect("dump");
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x55;
+    std::fs::write(&path, &bytes).expect("write");
+    let out = Command::new(workspace_bin("slotway-shard"))
+        .args(["--port", &slotway_testkit::free_port().to_string(), "--dir", &dir_arg(&dir)])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("Fatal error loading the DB"), "{log}");
+}
+
 fn info_field(c: &mut RawClient, field: &str) -> String {
     let info = call(c, &[b"INFO", b"persistence"]);
     let text = String::from_utf8_lossy(info.bulk().unwrap_or_default()).into_owned();
@@ -394,5 +429,4 @@ fn migrate_to_redis_and_to_ours() {
         let mut theirs = redis_src.client();
         assert_eq!(ours.cmd(&args).expect("ours"), theirs.cmd(&args).expect("theirs"));
     }
-    let _ = workspace_bin("slotway-shard");
 }
