@@ -52,8 +52,22 @@ fn dataset() -> Vec<Vec<Vec<u8>>> {
 }
 
 const KEYS: &[&str] = &[
-    "s:short", "s:int", "s:int64", "s:lzf", "s:noise", "l:small", "l:bigitem", "l:big", "h:small", "h:longvalue",
-    "h:big", "st:intset", "st:str", "st:bigint", "z:small", "z:big",
+    "s:short",
+    "s:int",
+    "s:int64",
+    "s:lzf",
+    "s:noise",
+    "l:small",
+    "l:bigitem",
+    "l:big",
+    "h:small",
+    "h:longvalue",
+    "h:big",
+    "st:intset",
+    "st:str",
+    "st:bigint",
+    "z:small",
+    "z:big",
 ];
 
 fn load_dataset(c: &mut RawClient) {
@@ -132,7 +146,13 @@ fn our_dump_passes_check_and_loads_in_redis() {
     assert_same_data(&mut c, &mut redis.client(), KEYS);
     // The compact encodings come back as Redis would have chosen them.
     let mut r = redis.client();
-    for (k, enc) in [("h:small", "listpack"), ("h:big", "hashtable"), ("st:intset", "intset"), ("z:small", "listpack"), ("z:big", "skiplist")] {
+    for (k, enc) in [
+        ("h:small", "listpack"),
+        ("h:big", "hashtable"),
+        ("st:intset", "intset"),
+        ("z:small", "listpack"),
+        ("z:big", "skiplist"),
+    ] {
         assert_eq!(call(&mut r, &[b"OBJECT", b"ENCODING", k.as_bytes()]).bulk(), Some(enc.as_bytes()), "{k}");
     }
 }
@@ -204,9 +224,9 @@ fn save_and_shutdown_keep_data_across_restarts() {
     }
     let mut s = shard_in(&dir, &[]);
     assert_same_data(&mut refc, &mut s.client(), KEYS);
-    assert!(call(&mut s.client(), &[b"INFO", b"persistence"]).bulk().is_some_and(|i| {
-        String::from_utf8_lossy(i).contains("rdb_last_load_keys_loaded:16")
-    }));
+    assert!(call(&mut s.client(), &[b"INFO", b"persistence"])
+        .bulk()
+        .is_some_and(|i| { String::from_utf8_lossy(i).contains("rdb_last_load_keys_loaded:16") }));
     // SHUTDOWN NOSAVE with save rules: nothing written.
     let mut c = s.client();
     call(&mut c, &[b"CONFIG", b"SET", b"save", b"3600 1"]);
@@ -280,9 +300,7 @@ fn corrupt_dump_refuses_to_start() {
 fn info_field(c: &mut RawClient, field: &str) -> String {
     let info = call(c, &[b"INFO", b"persistence"]);
     let text = String::from_utf8_lossy(info.bulk().unwrap_or_default()).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
-        .unwrap_or_default()
+    text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string)).unwrap_or_default()
 }
 
 #[test]
@@ -386,7 +404,10 @@ fn migrate_to_redis_and_to_ours() {
         let mut t = target.client();
         load_dataset(&mut c);
         // One key, to db 0.
-        assert_eq!(call(&mut c, &[b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"s:short", b"0", b"5000"]), Reply::Simple("OK".into()));
+        assert_eq!(
+            call(&mut c, &[b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"s:short", b"0", b"5000"]),
+            Reply::Simple("OK".into())
+        );
         assert_eq!(call(&mut c, &[b"EXISTS", b"s:short"]), Reply::Int(0));
         assert_eq!(call(&mut t, &[b"GET", b"s:short"]).bulk(), Some(&b"hello"[..]));
         // MIGRATE sends the TTL relative, as Redis does: the target's
@@ -394,7 +415,8 @@ fn migrate_to_redis_and_to_ours() {
         let at = call(&mut t, &[b"PEXPIRETIME", b"s:short"]).int().expect("expiry");
         assert!((4_000_000_000_000..4_000_000_060_000).contains(&at), "{at}");
         // Many keys with KEYS, COPY keeps the source.
-        let mut args: Vec<&[u8]> = vec![b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"", b"0", b"5000", b"COPY", b"KEYS"];
+        let mut args: Vec<&[u8]> =
+            vec![b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"", b"0", b"5000", b"COPY", b"KEYS"];
         let rest: Vec<&str> = KEYS.iter().copied().filter(|k| *k != "s:short").collect();
         args.extend(rest.iter().map(|k| k.as_bytes()));
         assert_eq!(call(&mut c, &args), Reply::Simple("OK".into()));
@@ -404,7 +426,10 @@ fn migrate_to_redis_and_to_ours() {
         }
         // Again without REPLACE: the target refuses, the source keeps.
         let busy = call(&mut c, &[b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"s:int", b"0", b"5000"]);
-        assert_eq!(busy, Reply::Error("ERR Target instance replied with error: BUSYKEY Target key name already exists.".into()));
+        assert_eq!(
+            busy,
+            Reply::Error("ERR Target instance replied with error: BUSYKEY Target key name already exists.".into())
+        );
         assert_eq!(call(&mut c, &[b"EXISTS", b"s:int"]), Reply::Int(1));
         call(&mut c, &[b"SET", b"s:int", b"777"]);
         let ok = call(&mut c, &[b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"s:int", b"0", b"5000", b"REPLACE"]);

@@ -77,7 +77,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    pub fn len(&mut self) -> Result<u64> {
+    pub fn read_len(&mut self) -> Result<u64> {
         match self.len_or_special()? {
             Len::Plain(n) => Ok(n),
             Len::Special(_) => Err(RdbError::Corrupt("encoded string where a length belongs")),
@@ -87,7 +87,7 @@ impl<'a> Reader<'a> {
     /// A count of items about to be read: at least one byte each must
     /// remain, which bounds any allocation sized by it.
     fn count(&mut self, bytes_each: usize) -> Result<usize> {
-        let n = self.len()?;
+        let n = self.read_len()?;
         if n > (self.left() / bytes_each.max(1)) as u64 {
             return Err(RdbError::Short);
         }
@@ -101,8 +101,8 @@ impl<'a> Reader<'a> {
             Len::Special(1) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
             Len::Special(2) => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
             Len::Special(3) => {
-                let clen = self.len()?;
-                let ulen = self.len()?;
+                let clen = self.read_len()?;
+                let ulen = self.read_len()?;
                 let packed = self.take(clen)?;
                 let ulen = usize::try_from(ulen).map_err(|_| RdbError::Short)?;
                 if ulen > MAX_STRING {
@@ -197,12 +197,20 @@ impl<'a> Reader<'a> {
             }
             ty::HASH_ZIPLIST | ty::HASH_LISTPACK => {
                 let b = self.string()?;
-                let items = if t == ty::HASH_ZIPLIST { ziplist::entries(&b).ok_or(BAD_ZIPLIST)? } else { listpack::entries(&b).ok_or(BAD_LISTPACK)? };
+                let items = if t == ty::HASH_ZIPLIST {
+                    ziplist::entries(&b).ok_or(BAD_ZIPLIST)?
+                } else {
+                    listpack::entries(&b).ok_or(BAD_LISTPACK)?
+                };
                 pairs_to_hash(items)
             }
             ty::ZSET_ZIPLIST | ty::ZSET_LISTPACK => {
                 let b = self.string()?;
-                let items = if t == ty::ZSET_ZIPLIST { ziplist::entries(&b).ok_or(BAD_ZIPLIST)? } else { listpack::entries(&b).ok_or(BAD_LISTPACK)? };
+                let items = if t == ty::ZSET_ZIPLIST {
+                    ziplist::entries(&b).ok_or(BAD_ZIPLIST)?
+                } else {
+                    listpack::entries(&b).ok_or(BAD_LISTPACK)?
+                };
                 pairs_to_zset(items)
             }
             ty::HASH_ZIPMAP => Err(RdbError::Unsupported("a hash in the zipmap encoding of Redis 2.x")),
@@ -218,14 +226,17 @@ impl<'a> Reader<'a> {
         let nodes = self.count(1)?;
         let mut l = VecDeque::new();
         for _ in 0..nodes {
-            let container = if t == ty::LIST_QUICKLIST_2 { self.len()? } else { 2 };
+            let container = if t == ty::LIST_QUICKLIST_2 { self.read_len()? } else { 2 };
             let node = self.string()?;
             match container {
                 // A plain node is one (large) element.
                 1 => l.push_back(Blob::from(node)),
                 2 => {
-                    let items =
-                        if t == ty::LIST_QUICKLIST { ziplist::entries(&node).ok_or(BAD_ZIPLIST)? } else { listpack::entries(&node).ok_or(BAD_LISTPACK)? };
+                    let items = if t == ty::LIST_QUICKLIST {
+                        ziplist::entries(&node).ok_or(BAD_ZIPLIST)?
+                    } else {
+                        listpack::entries(&node).ok_or(BAD_LISTPACK)?
+                    };
                     l.extend(items.into_iter().map(Blob::from));
                 }
                 _ => return Err(RdbError::Corrupt("unknown quicklist container")),
@@ -249,7 +260,7 @@ fn members_to_set(items: impl Iterator<Item = Vec<u8>>) -> Result<Value> {
 }
 
 fn pairs_to_hash(items: Vec<Vec<u8>>) -> Result<Value> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(RdbError::Corrupt("hash with an odd number of items"));
     }
     let mut h = IndexMap::with_capacity_and_hasher(items.len() / 2, Default::default());
@@ -263,7 +274,7 @@ fn pairs_to_hash(items: Vec<Vec<u8>>) -> Result<Value> {
 }
 
 fn pairs_to_zset(items: Vec<Vec<u8>>) -> Result<Value> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(RdbError::Corrupt("zset with an odd number of items"));
     }
     let mut z = ZSet::default();
@@ -325,10 +336,7 @@ pub fn load(
     if &magic[..5] != b"REDIS" {
         return Err(RdbError::Signature);
     }
-    let version: u32 = std::str::from_utf8(&magic[5..])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(RdbError::Signature)?;
+    let version: u32 = std::str::from_utf8(&magic[5..]).ok().and_then(|s| s.parse().ok()).ok_or(RdbError::Signature)?;
     if !(1..=11).contains(&version) {
         return Err(RdbError::Version(version));
     }
@@ -351,11 +359,11 @@ pub fn load(
                 }
             }
             op::RESIZEDB => {
-                r.len()?;
-                r.len()?;
+                r.read_len()?;
+                r.read_len()?;
             }
             op::SELECTDB => {
-                let n = r.len()?;
+                let n = r.read_len()?;
                 if n >= databases as u64 {
                     return Err(RdbError::DbIndex(databases));
                 }
@@ -364,7 +372,7 @@ pub fn load(
             op::EXPIRETIME_MS => expire = u64::from_le_bytes(r.array()?),
             op::EXPIRETIME => expire = u64::from(u32::from_le_bytes(r.array()?)) * 1000,
             op::IDLE => {
-                r.len()?;
+                r.read_len()?;
             }
             op::FREQ => {
                 r.byte()?;
