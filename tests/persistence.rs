@@ -297,6 +297,40 @@ fn corrupt_dump_refuses_to_start() {
     assert!(log.contains("Fatal error loading the DB"), "{log}");
 }
 
+#[test]
+fn failed_bgsave_refuses_writes_with_misconf() {
+    let dir = scratch_dir("misconf");
+    let gone = dir.join("gone");
+    std::fs::create_dir_all(&gone).expect("mkdir");
+    let s = shard_in(&dir, &["--save", "3600 1", "--enable-protected-configs", "yes"]);
+    let mut c = s.client();
+    assert_eq!(
+        call(&mut c, &[b"CONFIG", b"SET", b"dir", gone.to_string_lossy().as_bytes()]),
+        Reply::Simple("OK".into())
+    );
+    std::fs::remove_dir_all(&gone).expect("rmdir");
+    call(&mut c, &[b"SET", b"k", b"v"]);
+    assert_eq!(call(&mut c, &[b"BGSAVE"]), Reply::Simple("Background saving started".into()));
+    wait_until!(Duration::from_secs(20), info_field(&mut c, "rdb_last_bgsave_status") == "err");
+    let refused = call(&mut c, &[b"SET", b"k", b"v2"]);
+    assert!(refused.error().is_some_and(|e| e.starts_with("MISCONF ")), "{refused:?}");
+    assert!(call(&mut c, &[b"PING"]).is_error());
+    assert_eq!(call(&mut c, &[b"GET", b"k"]).bulk(), Some(&b"v"[..]));
+    // Without save rules writes go through again.
+    call(&mut c, &[b"CONFIG", b"SET", b"save", b""]);
+    assert_eq!(call(&mut c, &[b"SET", b"k", b"v3"]), Reply::Simple("OK".into()));
+    // FLUSHALL with save rules saves the empty dataset at once.
+    call(&mut c, &[b"CONFIG", b"SET", b"dir", dir.to_string_lossy().as_bytes()]);
+    call(&mut c, &[b"CONFIG", b"SET", b"save", b"3600 1"]);
+    // A good SAVE clears the error, as in Redis.
+    save(&mut c);
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    std::fs::remove_file(dir.join("dump.rdb")).expect("rm dump");
+    assert_eq!(call(&mut c, &[b"FLUSHALL"]), Reply::Simple("OK".into()));
+    assert!(dir.join("dump.rdb").exists());
+    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "1");
+}
+
 fn info_field(c: &mut RawClient, field: &str) -> String {
     let info = call(c, &[b"INFO", b"persistence"]);
     let text = String::from_utf8_lossy(info.bulk().unwrap_or_default()).into_owned();
