@@ -19,6 +19,11 @@ type Result<T> = std::result::Result<T, RdbError>;
 /// Largest string we accept (Redis's `proto-max-bulk-len` ceiling).
 const MAX_STRING: usize = 512 << 20;
 
+/// Most elements reserved up front for a collection. A declared count is
+/// only a claim: beyond this the container grows as elements really
+/// arrive, so a corrupt count costs nothing.
+const PREALLOC: usize = 4096;
+
 /// A cursor over RDB bytes.
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -138,7 +143,7 @@ impl<'a> Reader<'a> {
             ty::STRING => Ok(Value::Str(self.string()?.into())),
             ty::LIST => {
                 let n = self.count(1)?;
-                let mut l = VecDeque::with_capacity(n);
+                let mut l = VecDeque::with_capacity(n.min(PREALLOC));
                 for _ in 0..n {
                     l.push_back(Blob::from(self.string()?));
                 }
@@ -146,7 +151,7 @@ impl<'a> Reader<'a> {
             }
             ty::SET => {
                 let n = self.count(1)?;
-                let mut s = IndexSet::with_capacity_and_hasher(n, Default::default());
+                let mut s = IndexSet::with_capacity_and_hasher(n.min(PREALLOC), Default::default());
                 for _ in 0..n {
                     if !s.insert(Blob::from(self.string()?)) {
                         return Err(RdbError::Corrupt("duplicate set members detected"));
@@ -171,7 +176,7 @@ impl<'a> Reader<'a> {
             }
             ty::HASH => {
                 let n = self.count(2)?;
-                let mut h = IndexMap::with_capacity_and_hasher(n, Default::default());
+                let mut h = IndexMap::with_capacity_and_hasher(n.min(PREALLOC), Default::default());
                 for _ in 0..n {
                     let k = self.string()?;
                     let v = self.string()?;
