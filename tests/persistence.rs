@@ -262,6 +262,128 @@ fn save_and_shutdown_keep_data_across_restarts() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A ziplist as Redis 6 wrote them, with integer entries where Redis
+/// would have used them.
+fn ziplist(items: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev = 0usize;
+    let mut tail = 10;
+    for item in items {
+        let start = body.len();
+        tail = 10 + start;
+        if prev < 254 {
+            body.push(prev as u8);
+        } else {
+            body.push(0xfe);
+            body.extend_from_slice(&(prev as u32).to_le_bytes());
+        }
+        let int = std::str::from_utf8(item)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+            .filter(|v| v.to_string().as_bytes() == *item);
+        match int {
+            Some(v @ 0..=12) => body.push(0xf1 + v as u8),
+            Some(v) if i8::try_from(v).is_ok() => body.extend_from_slice(&[0xfe, v as i8 as u8]),
+            Some(v) if i16::try_from(v).is_ok() => {
+                body.push(0xc0);
+                body.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            Some(v) if i32::try_from(v).is_ok() => {
+                body.push(0xd0);
+                body.extend_from_slice(&(v as i32).to_le_bytes());
+            }
+            Some(v) => {
+                body.push(0xe0);
+                body.extend_from_slice(&v.to_le_bytes());
+            }
+            None if item.len() < 64 => body.push(item.len() as u8),
+            None if item.len() < 16384 => body.extend_from_slice(&[0x40 | (item.len() >> 8) as u8, item.len() as u8]),
+            None => {
+                body.push(0x80);
+                body.extend_from_slice(&(item.len() as u32).to_be_bytes());
+            }
+        }
+        if int.is_none() {
+            body.extend_from_slice(item);
+        }
+        prev = body.len() - start;
+    }
+    let mut zl = Vec::new();
+    zl.extend_from_slice(&((body.len() + 11) as u32).to_le_bytes());
+    zl.extend_from_slice(&(tail as u32).to_le_bytes());
+    zl.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    zl.extend_from_slice(&body);
+    zl.push(0xff);
+    zl
+}
+
+fn rdb_str(out: &mut Vec<u8>, s: &[u8]) {
+    if s.len() < 64 {
+        out.push(s.len() as u8);
+    } else {
+        out.push(0x80);
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    }
+    out.extend_from_slice(s);
+}
+
+/// An RDB version 9 file (Redis 6) in the encodings Redis 7 no longer
+/// writes: ziplist hashes, sorted sets and quicklist nodes, a plain
+/// ziplist list, text-double sorted sets, seconds expiries. Checksum 0.
+fn redis6_file() -> Vec<u8> {
+    let long = vec![b'L'; 300];
+    let mut f = b"REDIS0009".to_vec();
+    f.extend_from_slice(&[0xfe, 0]);
+    let put = |f: &mut Vec<u8>, ty: u8, key: &[u8], body: &dyn Fn(&mut Vec<u8>)| {
+        f.push(ty);
+        rdb_str(f, key);
+        body(f);
+    };
+    put(&mut f, 13, b"zip:hash", &|f| rdb_str(f, &ziplist(&[b"f", b"v", b"n", b"-300", b"big", b"70000"])));
+    put(&mut f, 12, b"zip:zset", &|f| rdb_str(f, &ziplist(&[b"c", b"-3", b"a", b"1", b"b", b"2.5"])));
+    put(&mut f, 10, b"zip:list", &|f| rdb_str(f, &ziplist(&[b"x", b"5", b"-1000000", b"9000000000", &long])));
+    put(&mut f, 14, b"quick:list", &|f| {
+        f.push(2);
+        rdb_str(f, &ziplist(&[b"a", b"b", b"12"]));
+        rdb_str(f, &ziplist(&[&long, b"z"]));
+    });
+    put(&mut f, 3, b"old:zset", &|f| {
+        f.push(3);
+        let members: [(&[u8], Option<&[u8]>); 3] = [(b"p", Some(b"1.5")), (b"q", Some(b"-2")), (b"r", None)];
+        for (m, score) in members {
+            rdb_str(f, m);
+            match score {
+                Some(text) => {
+                    f.push(text.len() as u8);
+                    f.extend_from_slice(text);
+                }
+                None => f.push(254), // +inf
+            }
+        }
+    });
+    // Expiry in seconds (old files), far in the future.
+    f.push(0xfd);
+    f.extend_from_slice(&2_000_000_000i32.to_le_bytes());
+    put(&mut f, 0, b"old:expiring", &|f| rdb_str(f, b"v"));
+    f.push(0xff);
+    f.extend_from_slice(&[0; 8]);
+    f
+}
+
+#[test]
+fn redis6_encodings_load_as_redis_7_loads_them() {
+    require_tool!("redis-server");
+    let keys = ["zip:hash", "zip:zset", "zip:list", "quick:list", "old:zset", "old:expiring"];
+    let dir = scratch_dir("redis6");
+    std::fs::write(dir.join("dump.rdb"), redis6_file()).expect("write");
+    let redis = Server::redis(&["--dir", &dir_arg(&dir)]);
+    let ours = shard_in(&dir, &[]);
+    let mut r = redis.client();
+    let loaded = call(&mut r, &[b"KEYS", b"*"]);
+    assert_eq!(call(&mut r, &[b"DBSIZE"]), Reply::Int(keys.len() as i64), "redis-server loaded only {loaded:?}");
+    assert_same_data(&mut r, &mut ours.client(), &keys);
+}
+
 #[test]
 fn sigterm_saves_when_rules_exist() {
     let dir = scratch_dir("sigterm");

@@ -375,7 +375,8 @@ pub fn load(
                 db = n as usize;
             }
             op::EXPIRETIME_MS => expire = u64::from_le_bytes(r.array()?),
-            op::EXPIRETIME => expire = u64::from(u32::from_le_bytes(r.array()?)) * 1000,
+            // Seconds, as a signed 32-bit number: a negative one has expired.
+            op::EXPIRETIME => expire = u64::try_from(i32::from_le_bytes(r.array()?)).map_or(1, |s| s.max(1) * 1000),
             op::IDLE => {
                 r.read_len()?;
             }
