@@ -228,7 +228,7 @@ pub fn cron(shared: &Shared) {
     }
     let retry_ok = st.last_bgsave_ok || now.saturating_sub(st.last_try) > RETRY_DELAY_SECS;
     for &(secs, changes) in &cfg.save {
-        if store.dirty >= changes as u64 && now.saturating_sub(st.lastsave) as i64 >= secs && retry_ok {
+        if store.dirty >= changes as u64 && now.saturating_sub(st.lastsave) as i64 > secs && retry_ok {
             tracing::info!("{changes} changes in {secs} seconds. Saving...");
             let _ = bgsave(shared, &store, &cfg);
             break;
