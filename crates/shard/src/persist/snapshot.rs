@@ -298,6 +298,11 @@ pub fn final_save(shared: &Shared, store: &mut Store, cfg: &Config, save: Option
 /// file is an error: starting empty would lose it at the next save.
 pub fn load_at_start(shared: &Shared) -> Result<(), RdbError> {
     let cfg = shared.config.load();
+    // As Redis: with `appendonly yes` the AOF is the source of truth and
+    // its loader runs instead.
+    if cfg.appendonly {
+        return Ok(());
+    }
     let path = rdb_path(&cfg);
     let buf = match std::fs::read(&path) {
         Ok(b) => b,
