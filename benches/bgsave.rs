@@ -69,13 +69,20 @@ fn get_p99(server: &Server, during_save: bool) -> f64 {
             }
         })
     });
-    let csv = bench(server.port, &["-t", "get", "-n", "200000", "-P", "1", "-c", "10", "-r", "1000000", "--precision", "3", "--csv"]);
+    let csv = bench(
+        server.port,
+        &["-t", "get", "-n", "200000", "-P", "1", "-c", "10", "-r", "1000000", "--precision", "3", "--csv"],
+    );
     stop.store(true, Ordering::Relaxed);
     if let Some(s) = saver {
         let _ = s.join();
     }
     // "test","rps","avg","min","p50","p95","p99","max"
-    csv.lines().nth(1).and_then(|l| l.split(',').nth(6)).and_then(|v| v.trim_matches('"').parse().ok()).unwrap_or(f64::NAN)
+    csv.lines()
+        .nth(1)
+        .and_then(|l| l.split(',').nth(6))
+        .and_then(|v| v.trim_matches('"').parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn main() {
@@ -105,7 +112,10 @@ fn main() {
         }
     }
     let dbsize = servers[1].1.client().cmd_str(&["DBSIZE"]);
-    println!("keyspace: redis-benchmark -t set -n {keys} -r {keys} -d 32 -P 16 ({} keys); median of {rounds}", dbsize.trim());
+    println!(
+        "keyspace: redis-benchmark -t set -n {keys} -r {keys} -d 32 -P 16 ({} keys); median of {rounds}",
+        dbsize.trim()
+    );
     println!("{:<14} {:>12} {:>14} {:>16}", "server", "BGSAVE s", "GET p99 ms", "GET p99 ms save");
     for (i, (name, _)) in servers.iter().enumerate() {
         let (a, b, c) = (median(save[i].clone()), median(idle[i].clone()), median(busy[i].clone()));

@@ -52,8 +52,22 @@ fn dataset() -> Vec<Vec<Vec<u8>>> {
 }
 
 const KEYS: &[&str] = &[
-    "s:short", "s:int", "s:int64", "s:lzf", "s:noise", "l:small", "l:bigitem", "l:big", "h:small", "h:longvalue",
-    "h:big", "st:intset", "st:str", "st:bigint", "z:small", "z:big",
+    "s:short",
+    "s:int",
+    "s:int64",
+    "s:lzf",
+    "s:noise",
+    "l:small",
+    "l:bigitem",
+    "l:big",
+    "h:small",
+    "h:longvalue",
+    "h:big",
+    "st:intset",
+    "st:str",
+    "st:bigint",
+    "z:small",
+    "z:big",
 ];
 
 fn load_dataset(c: &mut RawClient) {
@@ -132,7 +146,13 @@ fn our_dump_passes_check_and_loads_in_redis() {
     assert_same_data(&mut c, &mut redis.client(), KEYS);
     // The compact encodings come back as Redis would have chosen them.
     let mut r = redis.client();
-    for (k, enc) in [("h:small", "listpack"), ("h:big", "hashtable"), ("st:intset", "intset"), ("z:small", "listpack"), ("z:big", "skiplist")] {
+    for (k, enc) in [
+        ("h:small", "listpack"),
+        ("h:big", "hashtable"),
+        ("st:intset", "intset"),
+        ("z:small", "listpack"),
+        ("z:big", "skiplist"),
+    ] {
         assert_eq!(call(&mut r, &[b"OBJECT", b"ENCODING", k.as_bytes()]).bulk(), Some(enc.as_bytes()), "{k}");
     }
 }
@@ -204,9 +224,9 @@ fn save_and_shutdown_keep_data_across_restarts() {
     }
     let mut s = shard_in(&dir, &[]);
     assert_same_data(&mut refc, &mut s.client(), KEYS);
-    assert!(call(&mut s.client(), &[b"INFO", b"persistence"]).bulk().is_some_and(|i| {
-        String::from_utf8_lossy(i).contains("rdb_last_load_keys_loaded:16")
-    }));
+    assert!(call(&mut s.client(), &[b"INFO", b"persistence"])
+        .bulk()
+        .is_some_and(|i| { String::from_utf8_lossy(i).contains("rdb_last_load_keys_loaded:16") }));
     // SHUTDOWN NOSAVE with save rules: nothing written.
     let mut c = s.client();
     call(&mut c, &[b"CONFIG", b"SET", b"save", b"3600 1"]);
@@ -242,12 +262,201 @@ fn save_and_shutdown_keep_data_across_restarts() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A ziplist as Redis 6 wrote them, with integer entries where Redis
+/// would have used them.
+fn ziplist(items: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev = 0usize;
+    let mut tail = 10;
+    for item in items {
+        let start = body.len();
+        tail = 10 + start;
+        if prev < 254 {
+            body.push(prev as u8);
+        } else {
+            body.push(0xfe);
+            body.extend_from_slice(&(prev as u32).to_le_bytes());
+        }
+        let int = std::str::from_utf8(item)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+            .filter(|v| v.to_string().as_bytes() == *item);
+        match int {
+            Some(v @ 0..=12) => body.push(0xf1 + v as u8),
+            Some(v) if i8::try_from(v).is_ok() => body.extend_from_slice(&[0xfe, v as i8 as u8]),
+            Some(v) if i16::try_from(v).is_ok() => {
+                body.push(0xc0);
+                body.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            Some(v) if i32::try_from(v).is_ok() => {
+                body.push(0xd0);
+                body.extend_from_slice(&(v as i32).to_le_bytes());
+            }
+            Some(v) => {
+                body.push(0xe0);
+                body.extend_from_slice(&v.to_le_bytes());
+            }
+            None if item.len() < 64 => body.push(item.len() as u8),
+            None if item.len() < 16384 => body.extend_from_slice(&[0x40 | (item.len() >> 8) as u8, item.len() as u8]),
+            None => {
+                body.push(0x80);
+                body.extend_from_slice(&(item.len() as u32).to_be_bytes());
+            }
+        }
+        if int.is_none() {
+            body.extend_from_slice(item);
+        }
+        prev = body.len() - start;
+    }
+    let mut zl = Vec::new();
+    zl.extend_from_slice(&((body.len() + 11) as u32).to_le_bytes());
+    zl.extend_from_slice(&(tail as u32).to_le_bytes());
+    zl.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    zl.extend_from_slice(&body);
+    zl.push(0xff);
+    zl
+}
+
+fn rdb_str(out: &mut Vec<u8>, s: &[u8]) {
+    if s.len() < 64 {
+        out.push(s.len() as u8);
+    } else {
+        out.push(0x80);
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    }
+    out.extend_from_slice(s);
+}
+
+/// An RDB version 9 file (Redis 6) in the encodings Redis 7 no longer
+/// writes: ziplist hashes, sorted sets and quicklist nodes, a plain
+/// ziplist list, text-double sorted sets, seconds expiries. Checksum 0.
+fn redis6_file() -> Vec<u8> {
+    let long = vec![b'L'; 300];
+    let mut f = b"REDIS0009".to_vec();
+    f.extend_from_slice(&[0xfe, 0]);
+    let put = |f: &mut Vec<u8>, ty: u8, key: &[u8], body: &dyn Fn(&mut Vec<u8>)| {
+        f.push(ty);
+        rdb_str(f, key);
+        body(f);
+    };
+    put(&mut f, 13, b"zip:hash", &|f| rdb_str(f, &ziplist(&[b"f", b"v", b"n", b"-300", b"big", b"70000"])));
+    put(&mut f, 12, b"zip:zset", &|f| rdb_str(f, &ziplist(&[b"c", b"-3", b"a", b"1", b"b", b"2.5"])));
+    put(&mut f, 10, b"zip:list", &|f| rdb_str(f, &ziplist(&[b"x", b"5", b"-1000000", b"9000000000", &long])));
+    put(&mut f, 14, b"quick:list", &|f| {
+        f.push(2);
+        rdb_str(f, &ziplist(&[b"a", b"b", b"12"]));
+        rdb_str(f, &ziplist(&[&long, b"z"]));
+    });
+    put(&mut f, 3, b"old:zset", &|f| {
+        f.push(3);
+        let members: [(&[u8], Option<&[u8]>); 3] = [(b"p", Some(b"1.5")), (b"q", Some(b"-2")), (b"r", None)];
+        for (m, score) in members {
+            rdb_str(f, m);
+            match score {
+                Some(text) => {
+                    f.push(text.len() as u8);
+                    f.extend_from_slice(text);
+                }
+                None => f.push(254), // +inf
+            }
+        }
+    });
+    // Expiry in seconds (old files), far in the future.
+    f.push(0xfd);
+    f.extend_from_slice(&2_000_000_000i32.to_le_bytes());
+    put(&mut f, 0, b"old:expiring", &|f| rdb_str(f, b"v"));
+    f.push(0xff);
+    f.extend_from_slice(&[0; 8]);
+    f
+}
+
+#[test]
+fn redis6_encodings_load_as_redis_7_loads_them() {
+    require_tool!("redis-server");
+    let keys = ["zip:hash", "zip:zset", "zip:list", "quick:list", "old:zset", "old:expiring"];
+    let dir = scratch_dir("redis6");
+    std::fs::write(dir.join("dump.rdb"), redis6_file()).expect("write");
+    let redis = Server::redis(&["--dir", &dir_arg(&dir)]);
+    let ours = shard_in(&dir, &[]);
+    let mut r = redis.client();
+    let loaded = call(&mut r, &[b"KEYS", b"*"]);
+    assert_eq!(call(&mut r, &[b"DBSIZE"]), Reply::Int(keys.len() as i64), "redis-server loaded only {loaded:?}");
+    assert_same_data(&mut r, &mut ours.client(), &keys);
+}
+
+#[test]
+fn sigterm_saves_when_rules_exist() {
+    let dir = scratch_dir("sigterm");
+    let mut s = shard_in(&dir, &["--save", "3600 1"]);
+    call(&mut s.client(), &[b"SET", b"k", b"v"]);
+    let status = Command::new("kill").args(["-TERM", &s.pid().to_string()]).status().expect("kill");
+    assert!(status.success());
+    wait_exit(&mut s);
+    let s = shard_in(&dir, &[]);
+    assert_eq!(call(&mut s.client(), &[b"GET", b"k"]).bulk(), Some(&b"v"[..]));
+}
+
+#[test]
+fn corrupt_dump_refuses_to_start() {
+    let dir = scratch_dir("corrupt");
+    {
+        let s = shard_in(&dir, &[]);
+        let mut c = s.client();
+        load_dataset(&mut c);
+        save(&mut c);
+    }
+    let path = dir.join("dump.rdb");
+    let mut bytes = std::fs::read(&path).expect("dump");
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x55;
+    std::fs::write(&path, &bytes).expect("write");
+    let out = Command::new(workspace_bin("slotway-shard"))
+        .args(["--port", &slotway_testkit::free_port().to_string(), "--dir", &dir_arg(&dir)])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("Fatal error loading the DB"), "{log}");
+}
+
+#[test]
+fn failed_bgsave_refuses_writes_with_misconf() {
+    let dir = scratch_dir("misconf");
+    let gone = dir.join("gone");
+    std::fs::create_dir_all(&gone).expect("mkdir");
+    let s = shard_in(&dir, &["--save", "3600 1", "--enable-protected-configs", "yes"]);
+    let mut c = s.client();
+    assert_eq!(
+        call(&mut c, &[b"CONFIG", b"SET", b"dir", gone.to_string_lossy().as_bytes()]),
+        Reply::Simple("OK".into())
+    );
+    std::fs::remove_dir_all(&gone).expect("rmdir");
+    call(&mut c, &[b"SET", b"k", b"v"]);
+    assert_eq!(call(&mut c, &[b"BGSAVE"]), Reply::Simple("Background saving started".into()));
+    wait_until!(Duration::from_secs(20), info_field(&mut c, "rdb_last_bgsave_status") == "err");
+    let refused = call(&mut c, &[b"SET", b"k", b"v2"]);
+    assert!(refused.error().is_some_and(|e| e.starts_with("MISCONF ")), "{refused:?}");
+    assert!(call(&mut c, &[b"PING"]).is_error());
+    assert_eq!(call(&mut c, &[b"GET", b"k"]).bulk(), Some(&b"v"[..]));
+    // Without save rules writes go through again.
+    call(&mut c, &[b"CONFIG", b"SET", b"save", b""]);
+    assert_eq!(call(&mut c, &[b"SET", b"k", b"v3"]), Reply::Simple("OK".into()));
+    // FLUSHALL with save rules saves the empty dataset at once.
+    call(&mut c, &[b"CONFIG", b"SET", b"dir", dir.to_string_lossy().as_bytes()]);
+    call(&mut c, &[b"CONFIG", b"SET", b"save", b"3600 1"]);
+    // A good SAVE clears the error, as in Redis.
+    save(&mut c);
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    std::fs::remove_file(dir.join("dump.rdb")).expect("rm dump");
+    assert_eq!(call(&mut c, &[b"FLUSHALL"]), Reply::Simple("OK".into()));
+    assert!(dir.join("dump.rdb").exists());
+    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "1");
+}
+
 fn info_field(c: &mut RawClient, field: &str) -> String {
     let info = call(c, &[b"INFO", b"persistence"]);
     let text = String::from_utf8_lossy(info.bulk().unwrap_or_default()).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
-        .unwrap_or_default()
+    text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string)).unwrap_or_default()
 }
 
 #[test]
@@ -351,7 +560,10 @@ fn migrate_to_redis_and_to_ours() {
         let mut t = target.client();
         load_dataset(&mut c);
         // One key, to db 0.
-        assert_eq!(call(&mut c, &[b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"s:short", b"0", b"5000"]), Reply::Simple("OK".into()));
+        assert_eq!(
+            call(&mut c, &[b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"s:short", b"0", b"5000"]),
+            Reply::Simple("OK".into())
+        );
         assert_eq!(call(&mut c, &[b"EXISTS", b"s:short"]), Reply::Int(0));
         assert_eq!(call(&mut t, &[b"GET", b"s:short"]).bulk(), Some(&b"hello"[..]));
         // MIGRATE sends the TTL relative, as Redis does: the target's
@@ -359,7 +571,8 @@ fn migrate_to_redis_and_to_ours() {
         let at = call(&mut t, &[b"PEXPIRETIME", b"s:short"]).int().expect("expiry");
         assert!((4_000_000_000_000..4_000_000_060_000).contains(&at), "{at}");
         // Many keys with KEYS, COPY keeps the source.
-        let mut args: Vec<&[u8]> = vec![b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"", b"0", b"5000", b"COPY", b"KEYS"];
+        let mut args: Vec<&[u8]> =
+            vec![b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"", b"0", b"5000", b"COPY", b"KEYS"];
         let rest: Vec<&str> = KEYS.iter().copied().filter(|k| *k != "s:short").collect();
         args.extend(rest.iter().map(|k| k.as_bytes()));
         assert_eq!(call(&mut c, &args), Reply::Simple("OK".into()));
@@ -369,7 +582,10 @@ fn migrate_to_redis_and_to_ours() {
         }
         // Again without REPLACE: the target refuses, the source keeps.
         let busy = call(&mut c, &[b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"s:int", b"0", b"5000"]);
-        assert_eq!(busy, Reply::Error("ERR Target instance replied with error: BUSYKEY Target key name already exists.".into()));
+        assert_eq!(
+            busy,
+            Reply::Error("ERR Target instance replied with error: BUSYKEY Target key name already exists.".into())
+        );
         assert_eq!(call(&mut c, &[b"EXISTS", b"s:int"]), Reply::Int(1));
         call(&mut c, &[b"SET", b"s:int", b"777"]);
         let ok = call(&mut c, &[b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"s:int", b"0", b"5000", b"REPLACE"]);
@@ -394,5 +610,4 @@ fn migrate_to_redis_and_to_ours() {
         let mut theirs = redis_src.client();
         assert_eq!(ours.cmd(&args).expect("ours"), theirs.cmd(&args).expect("theirs"));
     }
-    let _ = workspace_bin("slotway-shard");
 }

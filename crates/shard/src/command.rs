@@ -85,7 +85,9 @@ pub enum Action {
 
 /// Work a command leaves for after the lock: given the shared state, it
 /// returns the reply (protocol-independent bytes).
-pub struct Detached(pub Box<dyn FnOnce(&Shared) -> Vec<u8> + Send>);
+pub struct Detached(pub Box<DetachedFn>);
+
+pub type DetachedFn = dyn FnOnce(&Shared) -> Vec<u8> + Send;
 
 impl std::fmt::Debug for Detached {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -23,7 +23,10 @@ impl TestServer {
         Self::with_config(Config::default())
     }
 
-    pub fn with_config(config: Config) -> Self {
+    pub fn with_config(mut config: Config) -> Self {
+        // No save rules: FLUSHALL and SHUTDOWN would write dump.rdb into
+        // the test's working directory.
+        config.save.clear();
         let shared = Shared::new(config);
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         let client = Client::new(shared.new_client(addr, addr), true);

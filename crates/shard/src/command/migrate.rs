@@ -134,9 +134,8 @@ fn transfer(plan: &Plan) -> Outcome {
     const WRITE: &str = "-IOERR error or timeout writing to target instance\r\n";
     // Redis connects without blocking and learns of a refused connection
     // only when it writes; only a connect that times out is "connecting".
-    let mut sock = TcpStream::connect_timeout(&addr, plan.timeout).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::TimedOut { CONNECT } else { WRITE }.to_string()
-    })?;
+    let mut sock = TcpStream::connect_timeout(&addr, plan.timeout)
+        .map_err(|e| if e.kind() == std::io::ErrorKind::TimedOut { CONNECT } else { WRITE }.to_string())?;
     let _ = sock.set_read_timeout(Some(plan.timeout));
     let _ = sock.set_write_timeout(Some(plan.timeout));
     let _ = sock.set_nodelay(true);

@@ -108,7 +108,11 @@ fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::err("ERR Invalid TTL value, must be >= 0"));
     }
     let value = rdb::read_payload(&args[3]).map_err(|version_or_crc| {
-        CmdError::err(if version_or_crc { "ERR DUMP payload version or checksum are wrong" } else { "ERR Bad data format" })
+        CmdError::err(if version_or_crc {
+            "ERR DUMP payload version or checksum are wrong"
+        } else {
+            "ERR Bad data format"
+        })
     })?;
     let deleted = replace && ctx.db().delete(key, now).is_some();
     if ttl > 0 && !absttl {

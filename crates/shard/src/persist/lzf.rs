@@ -87,7 +87,9 @@ fn flush_literals(out: &mut Vec<u8>, mut lit: &[u8]) {
 /// is corrupt or does not come out at that length. Never writes past
 /// `expected`, so a lying length cannot make it allocate more.
 pub fn decompress(input: &[u8], expected: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(expected);
+    // Reserve what the input can plausibly produce, not what the header
+    // claims; the buffer grows (up to `expected`) if the claim was true.
+    let mut out = Vec::with_capacity(expected.min(input.len().saturating_mul(4)));
     let mut i = 0;
     while i < input.len() {
         let ctrl = usize::from(input[i]);

@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use nix::sys::signal::{kill, Signal};
@@ -30,6 +31,9 @@ const RETRY_DELAY_SECS: u64 = 5;
 /// Persistence state shared by every connection.
 pub struct State {
     inner: Mutex<Status>,
+    /// The last background save failed: a copy of `!last_bgsave_ok` that
+    /// every write command can read without a lock (MISCONF).
+    failed: AtomicBool,
 }
 
 /// What INFO persistence reports, and the running child.
@@ -75,7 +79,20 @@ impl State {
                 last_load_expired: 0,
                 final_done: false,
             }),
+            failed: AtomicBool::new(false),
         }
+    }
+
+    /// Writes are refused (MISCONF): the last background save failed, save
+    /// rules exist and `stop-writes-on-bgsave-error` is on. One atomic
+    /// load on the hot path while saves succeed.
+    pub fn writes_denied(&self, cfg: &Config) -> bool {
+        self.failed.load(Ordering::Relaxed) && !cfg.save.is_empty() && cfg.flag("stop-writes-on-bgsave-error")
+    }
+
+    fn set_ok(&self, st: &mut Status, ok: bool) {
+        st.last_bgsave_ok = ok;
+        self.failed.store(!ok, Ordering::Relaxed);
     }
 
     pub fn status(&self) -> Status {
@@ -90,6 +107,9 @@ impl State {
         self.inner.lock().scheduled = true;
     }
 }
+
+/// The error write commands get while [`State::writes_denied`].
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 /// The dump file: `dbfilename` in `dir`, which is the working directory.
 pub fn rdb_path(cfg: &Config) -> PathBuf {
@@ -131,7 +151,7 @@ pub fn save(shared: &Shared, store: &mut Store, cfg: &Config) -> std::io::Result
             store.dirty = 0;
             let mut st = shared.persist.inner.lock();
             st.lastsave = unix_ms() / 1000;
-            st.last_bgsave_ok = true;
+            shared.persist.set_ok(&mut st, true);
             st.saves += 1;
             Ok(())
         }
@@ -156,7 +176,7 @@ pub fn bgsave(shared: &Shared, store: &Store, cfg: &Config) -> std::io::Result<P
     let pid = match pid {
         Ok(pid) => pid,
         Err(e) => {
-            shared.persist.inner.lock().last_bgsave_ok = false;
+            shared.persist.set_ok(&mut shared.persist.inner.lock(), false);
             tracing::warn!("Can't save in background: fork: {e}");
             return Err(e);
         }
@@ -208,7 +228,7 @@ pub fn cron(shared: &Shared) {
     }
     let retry_ok = st.last_bgsave_ok || now.saturating_sub(st.last_try) > RETRY_DELAY_SECS;
     for &(secs, changes) in &cfg.save {
-        if store.dirty >= changes as u64 && now.saturating_sub(st.lastsave) as i64 >= secs && retry_ok {
+        if store.dirty >= changes as u64 && now.saturating_sub(st.lastsave) as i64 > secs && retry_ok {
             tracing::info!("{changes} changes in {secs} seconds. Saving...");
             let _ = bgsave(shared, &store, &cfg);
             break;
@@ -226,7 +246,7 @@ fn finish(shared: &Shared, child: Child, ok: bool) {
     }
     let mut st = shared.persist.inner.lock();
     st.child = None;
-    st.last_bgsave_ok = ok;
+    shared.persist.set_ok(&mut st, ok);
     st.last_bgsave_secs = child.started.elapsed().as_secs() as i64;
     if ok {
         st.lastsave = unix_ms() / 1000;
@@ -243,6 +263,15 @@ pub fn kill_child(shared: &Shared) {
         let _ = kill(child.pid, Signal::SIGKILL);
         let _ = waitpid(child.pid, None);
         let _ = std::fs::remove_file(format!("temp-{}.rdb", child.pid));
+    }
+}
+
+/// FLUSHALL: stops a running background save, and saves the now empty
+/// dataset when save rules exist.
+pub fn after_flushall(shared: &Shared, store: &mut Store, cfg: &Config) {
+    kill_child(shared);
+    if !cfg.save.is_empty() {
+        let _ = save(shared, store, cfg);
     }
 }
 
@@ -269,6 +298,11 @@ pub fn final_save(shared: &Shared, store: &mut Store, cfg: &Config, save: Option
 /// file is an error: starting empty would lose it at the next save.
 pub fn load_at_start(shared: &Shared) -> Result<(), RdbError> {
     let cfg = shared.config.load();
+    // As Redis: with `appendonly yes` the AOF is the source of truth and
+    // its loader runs instead.
+    if cfg.appendonly {
+        return Ok(());
+    }
     let path = rdb_path(&cfg);
     let buf = match std::fs::read(&path) {
         Ok(b) => b,

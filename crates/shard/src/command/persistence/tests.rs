@@ -47,12 +47,18 @@ fn dump_restore_round_trip_and_errors() {
         t.cmd_args(&args(&[b"RESTORE", b"k", b"0", &bad])),
         "-ERR DUMP payload version or checksum are wrong\r\n"
     );
-    assert_eq!(t.cmd_args(&args(&[b"RESTORE", b"k", b"0", &p, b"IDLETIME", b"-1"])), "-ERR Invalid IDLETIME value, must be >= 0\r\n");
+    assert_eq!(
+        t.cmd_args(&args(&[b"RESTORE", b"k", b"0", &p, b"IDLETIME", b"-1"])),
+        "-ERR Invalid IDLETIME value, must be >= 0\r\n"
+    );
     assert_eq!(
         t.cmd_args(&args(&[b"RESTORE", b"k", b"0", &p, b"FREQ", b"256"])),
         "-ERR Invalid FREQ value, must be >= 0 and <= 255\r\n"
     );
-    assert_eq!(t.cmd_args(&args(&[b"RESTORE", b"k", b"0", &p, b"IDLETIME", b"1", b"FREQ", b"1"])), "-ERR syntax error\r\n");
+    assert_eq!(
+        t.cmd_args(&args(&[b"RESTORE", b"k", b"0", &p, b"IDLETIME", b"1", b"FREQ", b"1"])),
+        "-ERR syntax error\r\n"
+    );
     // A past absolute TTL: OK, and no key.
     assert_eq!(t.cmd_args(&args(&[b"RESTORE", b"k", b"1", &p, b"ABSTTL"])), "+OK\r\n");
     assert_eq!(t.cmd("EXISTS k"), ":0\r\n");

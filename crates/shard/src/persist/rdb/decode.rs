@@ -19,6 +19,11 @@ type Result<T> = std::result::Result<T, RdbError>;
 /// Largest string we accept (Redis's `proto-max-bulk-len` ceiling).
 const MAX_STRING: usize = 512 << 20;
 
+/// Most elements reserved up front for a collection. A declared count is
+/// only a claim: beyond this the container grows as elements really
+/// arrive, so a corrupt count costs nothing.
+const PREALLOC: usize = 4096;
+
 /// A cursor over RDB bytes.
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -77,7 +82,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    pub fn len(&mut self) -> Result<u64> {
+    pub fn read_len(&mut self) -> Result<u64> {
         match self.len_or_special()? {
             Len::Plain(n) => Ok(n),
             Len::Special(_) => Err(RdbError::Corrupt("encoded string where a length belongs")),
@@ -87,7 +92,7 @@ impl<'a> Reader<'a> {
     /// A count of items about to be read: at least one byte each must
     /// remain, which bounds any allocation sized by it.
     fn count(&mut self, bytes_each: usize) -> Result<usize> {
-        let n = self.len()?;
+        let n = self.read_len()?;
         if n > (self.left() / bytes_each.max(1)) as u64 {
             return Err(RdbError::Short);
         }
@@ -101,8 +106,8 @@ impl<'a> Reader<'a> {
             Len::Special(1) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
             Len::Special(2) => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
             Len::Special(3) => {
-                let clen = self.len()?;
-                let ulen = self.len()?;
+                let clen = self.read_len()?;
+                let ulen = self.read_len()?;
                 let packed = self.take(clen)?;
                 let ulen = usize::try_from(ulen).map_err(|_| RdbError::Short)?;
                 if ulen > MAX_STRING {
@@ -138,7 +143,7 @@ impl<'a> Reader<'a> {
             ty::STRING => Ok(Value::Str(self.string()?.into())),
             ty::LIST => {
                 let n = self.count(1)?;
-                let mut l = VecDeque::with_capacity(n);
+                let mut l = VecDeque::with_capacity(n.min(PREALLOC));
                 for _ in 0..n {
                     l.push_back(Blob::from(self.string()?));
                 }
@@ -146,7 +151,7 @@ impl<'a> Reader<'a> {
             }
             ty::SET => {
                 let n = self.count(1)?;
-                let mut s = IndexSet::with_capacity_and_hasher(n, Default::default());
+                let mut s = IndexSet::with_capacity_and_hasher(n.min(PREALLOC), Default::default());
                 for _ in 0..n {
                     if !s.insert(Blob::from(self.string()?)) {
                         return Err(RdbError::Corrupt("duplicate set members detected"));
@@ -171,7 +176,7 @@ impl<'a> Reader<'a> {
             }
             ty::HASH => {
                 let n = self.count(2)?;
-                let mut h = IndexMap::with_capacity_and_hasher(n, Default::default());
+                let mut h = IndexMap::with_capacity_and_hasher(n.min(PREALLOC), Default::default());
                 for _ in 0..n {
                     let k = self.string()?;
                     let v = self.string()?;
@@ -197,12 +202,20 @@ impl<'a> Reader<'a> {
             }
             ty::HASH_ZIPLIST | ty::HASH_LISTPACK => {
                 let b = self.string()?;
-                let items = if t == ty::HASH_ZIPLIST { ziplist::entries(&b).ok_or(BAD_ZIPLIST)? } else { listpack::entries(&b).ok_or(BAD_LISTPACK)? };
+                let items = if t == ty::HASH_ZIPLIST {
+                    ziplist::entries(&b).ok_or(BAD_ZIPLIST)?
+                } else {
+                    listpack::entries(&b).ok_or(BAD_LISTPACK)?
+                };
                 pairs_to_hash(items)
             }
             ty::ZSET_ZIPLIST | ty::ZSET_LISTPACK => {
                 let b = self.string()?;
-                let items = if t == ty::ZSET_ZIPLIST { ziplist::entries(&b).ok_or(BAD_ZIPLIST)? } else { listpack::entries(&b).ok_or(BAD_LISTPACK)? };
+                let items = if t == ty::ZSET_ZIPLIST {
+                    ziplist::entries(&b).ok_or(BAD_ZIPLIST)?
+                } else {
+                    listpack::entries(&b).ok_or(BAD_LISTPACK)?
+                };
                 pairs_to_zset(items)
             }
             ty::HASH_ZIPMAP => Err(RdbError::Unsupported("a hash in the zipmap encoding of Redis 2.x")),
@@ -218,14 +231,17 @@ impl<'a> Reader<'a> {
         let nodes = self.count(1)?;
         let mut l = VecDeque::new();
         for _ in 0..nodes {
-            let container = if t == ty::LIST_QUICKLIST_2 { self.len()? } else { 2 };
+            let container = if t == ty::LIST_QUICKLIST_2 { self.read_len()? } else { 2 };
             let node = self.string()?;
             match container {
                 // A plain node is one (large) element.
                 1 => l.push_back(Blob::from(node)),
                 2 => {
-                    let items =
-                        if t == ty::LIST_QUICKLIST { ziplist::entries(&node).ok_or(BAD_ZIPLIST)? } else { listpack::entries(&node).ok_or(BAD_LISTPACK)? };
+                    let items = if t == ty::LIST_QUICKLIST {
+                        ziplist::entries(&node).ok_or(BAD_ZIPLIST)?
+                    } else {
+                        listpack::entries(&node).ok_or(BAD_LISTPACK)?
+                    };
                     l.extend(items.into_iter().map(Blob::from));
                 }
                 _ => return Err(RdbError::Corrupt("unknown quicklist container")),
@@ -249,7 +265,7 @@ fn members_to_set(items: impl Iterator<Item = Vec<u8>>) -> Result<Value> {
 }
 
 fn pairs_to_hash(items: Vec<Vec<u8>>) -> Result<Value> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(RdbError::Corrupt("hash with an odd number of items"));
     }
     let mut h = IndexMap::with_capacity_and_hasher(items.len() / 2, Default::default());
@@ -263,7 +279,7 @@ fn pairs_to_hash(items: Vec<Vec<u8>>) -> Result<Value> {
 }
 
 fn pairs_to_zset(items: Vec<Vec<u8>>) -> Result<Value> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(RdbError::Corrupt("zset with an odd number of items"));
     }
     let mut z = ZSet::default();
@@ -325,10 +341,7 @@ pub fn load(
     if &magic[..5] != b"REDIS" {
         return Err(RdbError::Signature);
     }
-    let version: u32 = std::str::from_utf8(&magic[5..])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(RdbError::Signature)?;
+    let version: u32 = std::str::from_utf8(&magic[5..]).ok().and_then(|s| s.parse().ok()).ok_or(RdbError::Signature)?;
     if !(1..=11).contains(&version) {
         return Err(RdbError::Version(version));
     }
@@ -351,20 +364,21 @@ pub fn load(
                 }
             }
             op::RESIZEDB => {
-                r.len()?;
-                r.len()?;
+                r.read_len()?;
+                r.read_len()?;
             }
             op::SELECTDB => {
-                let n = r.len()?;
+                let n = r.read_len()?;
                 if n >= databases as u64 {
                     return Err(RdbError::DbIndex(databases));
                 }
                 db = n as usize;
             }
             op::EXPIRETIME_MS => expire = u64::from_le_bytes(r.array()?),
-            op::EXPIRETIME => expire = u64::from(u32::from_le_bytes(r.array()?)) * 1000,
+            // Seconds, as a signed 32-bit number: a negative one has expired.
+            op::EXPIRETIME => expire = u64::try_from(i32::from_le_bytes(r.array()?)).map_or(1, |s| s.max(1) * 1000),
             op::IDLE => {
-                r.len()?;
+                r.read_len()?;
             }
             op::FREQ => {
                 r.byte()?;

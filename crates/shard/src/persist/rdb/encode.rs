@@ -86,17 +86,18 @@ pub fn put_str(out: &mut Vec<u8>, s: &[u8], compress: bool) {
     out.extend_from_slice(s);
 }
 
-/// A score as text for a listpack: integral scores as integers (so the
-/// listpack stores them as integers, as Redis does), others in the
-/// shortest form that reads back to the same double.
+/// A score as text for a listpack, as Redis's `d2string` writes it:
+/// integral scores as integers (which the listpack then stores as
+/// integers), others as `%.17g`, so our payloads are byte-identical.
 fn score_text(score: f64) -> String {
-    if score.fract() == 0.0 && score.abs() < (1u64 << 52) as f64 {
-        format!("{}", score as i64)
-    } else if score.is_infinite() {
-        if score > 0.0 { "inf".into() } else { "-inf".into() }
-    } else {
-        format!("{score:e}")
+    const LIMIT: f64 = 4_503_599_627_370_496.0; // 2^52
+    if score == 0.0 {
+        return if score.is_sign_negative() { "-0".into() } else { "0".into() };
     }
+    if score > -LIMIT + 1.0 && score < LIMIT && score.fract() == 0.0 {
+        return format!("{}", score as i64);
+    }
+    slotway_resp::reply::format_double(score)
 }
 
 /// The type byte `value` is written with.
