@@ -168,8 +168,12 @@ fn dump(c: &mut RawClient) -> String {
 }
 
 fn sorted_items(r: Reply) -> Vec<String> {
-    let mut v: Vec<String> =
-        r.array().unwrap_or_default().iter().map(|x| String::from_utf8_lossy(x.bulk().unwrap_or_default()).into()).collect();
+    let mut v: Vec<String> = r
+        .array()
+        .unwrap_or_default()
+        .iter()
+        .map(|x| String::from_utf8_lossy(x.bulk().unwrap_or_default()).into())
+        .collect();
     v.sort();
     v
 }
@@ -410,9 +414,10 @@ fn truncated_tail_is_dropped_with_a_warning_when_allowed() {
 fn truncated_tail_refuses_to_start_when_not_allowed() {
     let dir = small_aof("aof-trunc-no");
     append(&incr_file(&dir), b"*2\r\n$3\r\nDEL\r\n$2\r\nk");
-    let (log, code) = Proc::start(&workspace_bin("slotway-shard"), &dir, &["--appendonly", "yes", "--aof-load-truncated", "no"])
-        .err()
-        .expect("must not start");
+    let (log, code) =
+        Proc::start(&workspace_bin("slotway-shard"), &dir, &["--appendonly", "yes", "--aof-load-truncated", "no"])
+            .err()
+            .expect("must not start");
     assert_ne!(code, Some(0));
     assert!(log.contains("Unexpected end of file reading the append only file appendonly.aof.1.incr.aof"), "{log}");
 }
@@ -427,10 +432,13 @@ fn corrupt_middle_refuses_to_start() {
     data.splice(at..at, b"garbage\r\n".iter().copied());
     std::fs::write(&path, data).unwrap();
     for truncated_ok in ["yes", "no"] {
-        let (log, code) =
-            Proc::start(&workspace_bin("slotway-shard"), &dir, &["--appendonly", "yes", "--aof-load-truncated", truncated_ok])
-                .err()
-                .expect("must not start");
+        let (log, code) = Proc::start(
+            &workspace_bin("slotway-shard"),
+            &dir,
+            &["--appendonly", "yes", "--aof-load-truncated", truncated_ok],
+        )
+        .err()
+        .expect("must not start");
         assert_ne!(code, Some(0));
         assert!(log.contains("Bad file format reading the append only file appendonly.aof.1.incr.aof"), "{log}");
     }

@@ -131,8 +131,8 @@ fn open_at_start(shared: &Shared, st: &mut State, cfg: &Config) -> Result<(), St
     let io = |e: std::io::Error| format!("Can't open the append-only file: {e}");
     if st.manifest.base.is_some() || !st.manifest.incrs.is_empty() {
         let started = Instant::now();
-        let loaded = load::load(shared, &st.dir, &st.manifest, cfg.flag("aof-load-truncated"))
-            .map_err(|e| e.to_string())?;
+        let loaded =
+            load::load(shared, &st.dir, &st.manifest, cfg.flag("aof-load-truncated")).map_err(|e| e.to_string())?;
         tracing::info!(
             "DB loaded from append only file: {:.3} seconds ({} commands, {} files)",
             started.elapsed().as_secs_f64(),
@@ -170,10 +170,11 @@ fn fsync_of(cfg: &Config) -> Fsync {
 /// Before a session writes replies: the changes they report must be in
 /// the AOF first. Costs one relaxed load when nothing is propagated.
 #[inline]
-pub fn before_reply(shared: &Shared) {
+pub async fn before_reply(shared: &Shared) {
     if shared.propagator.is_active() {
-        if let Some(w) = &*shared.aof.writer.load() {
-            w.before_reply();
+        let w = shared.aof.writer.load_full();
+        if let Some(w) = w {
+            w.before_reply().await;
         }
     }
 }
@@ -224,7 +225,9 @@ fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         }
         Err(e) => {
             tracing::warn!("Can't rewrite the append only file: {e}");
-            Err(CmdError::err("ERR Can't execute an AOF background rewriting. Please check the server logs for more information."))
+            Err(CmdError::err(
+                "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
+            ))
         }
     }
 }
@@ -409,7 +412,10 @@ pub fn info_fields(shared: &Shared) -> Vec<(&'static str, String)> {
         ("aof_enabled", u8::from(w.is_some()).to_string()),
         ("aof_rewrite_in_progress", u8::from(in_progress).to_string()),
         ("aof_rewrite_scheduled", "0".into()),
-        ("aof_last_rewrite_time_sec", if st.rewrites + st.consecutive_failures == 0 { -1 } else { st.last_rewrite_secs }.to_string()),
+        (
+            "aof_last_rewrite_time_sec",
+            if st.rewrites + st.consecutive_failures == 0 { -1 } else { st.last_rewrite_secs }.to_string(),
+        ),
         ("aof_current_rewrite_time_sec", st.rewrite_started.map_or(-1, |t| t.elapsed().as_secs() as i64).to_string()),
         ("aof_last_bgrewrite_status", ok(!st.last_rewrite_failed)),
         ("aof_rewrites", st.rewrites.to_string()),

@@ -369,7 +369,7 @@ impl Session {
             return Ok(());
         }
         // Nothing is acknowledged before it is in the AOF.
-        crate::aof::before_reply(&self.shared);
+        crate::aof::before_reply(&self.shared).await;
         // A client that stops reading must still be killable (output limits,
         // CLIENT KILL) while its write waits.
         let handle = self.client.handle.clone();

@@ -3,15 +3,16 @@
 //!
 //! Flow: [`Aof::feed`] (under the keyspace lock) encodes into an in-memory
 //! buffer and counts the bytes (`appended`). Before a session writes its
-//! replies it calls [`Aof::before_reply`]: whoever gets the file lock
-//! first writes everything buffered so far, from every client, in one
-//! write(2) (and with `appendfsync always` one fdatasync), so concurrent
-//! clients share the syscalls (group commit) and nobody is answered
-//! before its change reached the file (or the disk, with `always`). With
-//! `everysec` a background thread fsyncs once a second, outside the file
-//! lock. The buffer holds at most the writes since the last reply went
-//! out; a write that fails keeps its bytes for the next attempt and marks
-//! `aof_last_write_status:err`.
+//! replies it awaits [`Aof::before_reply`]: the first session to get the
+//! file lock becomes the leader and writes everything buffered so far,
+//! from every client, in one write(2) (and with `appendfsync always` one
+//! fdatasync); the others wait without holding a thread, and wake when the
+//! leader is done. So concurrent clients share the syscalls (group
+//! commit), and nobody is answered before its change reached the file (or
+//! the disk, with `always`). With `everysec` the cron thread fsyncs once a
+//! second, outside the file lock. The buffer holds at most the writes
+//! since the last reply went out; a write that fails keeps its bytes for
+//! the next attempt and marks `aof_last_write_status:err`.
 
 use std::fs::File;
 use std::io::Write;
@@ -68,6 +69,8 @@ pub struct Aof {
     /// load, plus the base and older files then (`aof_current_size`).
     pub current_size: AtomicU64,
     pub last_write_ok: AtomicBool,
+    /// Signalled after every write (and fsync): waiting sessions re-check.
+    progress: tokio::sync::watch::Sender<()>,
 }
 
 impl Aof {
@@ -84,6 +87,7 @@ impl Aof {
             fsync: AtomicU8::new(fsync as u8),
             current_size: AtomicU64::new(len + other_size),
             last_write_ok: AtomicBool::new(true),
+            progress: tokio::sync::watch::Sender::new(()),
         })
     }
 
@@ -104,22 +108,52 @@ impl Aof {
         self.appended.load(Ordering::Acquire).saturating_sub(self.written.load(Ordering::Acquire))
     }
 
-    /// Call before writing replies: makes every change fed so far reach
-    /// the file, and the disk under `appendfsync always`.
-    pub fn before_reply(&self) {
+    /// Await before writing replies: every change fed so far reaches the
+    /// file, and the disk under `appendfsync always`.
+    pub async fn before_reply(&self) {
         let always = self.fsync_policy() == Fsync::Always;
         let target = self.appended.load(Ordering::Acquire);
         let done = if always { &self.synced } else { &self.written };
         if done.load(Ordering::Acquire) >= target {
             return;
         }
-        let _ = self.write_out(always);
+        // Subscribed before trying the lock, so a leader that finishes in
+        // between is not missed.
+        let mut progress = self.progress.subscribe();
+        loop {
+            if done.load(Ordering::Acquire) >= target {
+                return;
+            }
+            if let Some(cur) = self.current.try_lock() {
+                if self.write_locked(cur, always).is_err() {
+                    // Logged and counted; the reply still goes out, as
+                    // Redis's does when a write fails.
+                    return;
+                }
+                continue;
+            }
+            if progress.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Writes the buffer to the file; with `sync`, fdatasyncs it too.
     pub fn write_out(&self, sync: bool) -> std::io::Result<()> {
-        let mut cur = self.current.lock();
-        let cur = &mut *cur;
+        let cur = self.current.lock();
+        self.write_locked(cur, sync)
+    }
+
+    /// The leader's work, under the file lock; waiters are woken after the
+    /// lock is released.
+    fn write_locked(&self, mut cur: parking_lot::MutexGuard<'_, Current>, sync: bool) -> std::io::Result<()> {
+        let result = self.write_buffered(&mut cur, sync);
+        drop(cur);
+        self.progress.send_replace(());
+        result
+    }
+
+    fn write_buffered(&self, cur: &mut Current, sync: bool) -> std::io::Result<()> {
         let upto = {
             let mut p = self.pending.lock();
             std::mem::swap(&mut p.bytes, &mut cur.spare);
@@ -132,8 +166,8 @@ impl Aof {
         }
         if !cur.spare.is_empty() {
             if let Err(e) = (&*cur.file).write_all(&cur.spare) {
-                // Keep the bytes (whatever part may have landed is cut
-                // off by the loader as a truncated tail at worst).
+                // Keep the bytes for the next attempt (a part that landed
+                // is cut off by the loader as a truncated tail at worst).
                 if self.last_write_ok.swap(false, Ordering::Relaxed) {
                     tracing::warn!("Error writing to the AOF file: {e}");
                 }
@@ -165,6 +199,7 @@ impl Aof {
         }
         file.sync_data()?;
         self.synced.fetch_max(upto, Ordering::Release);
+        self.progress.send_replace(());
         Ok(())
     }
 
@@ -196,6 +231,10 @@ impl Consumer for Aof {
 mod tests {
     use super::*;
 
+    fn block_on(f: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
     #[test]
     fn feeds_reach_the_file_before_reply() {
         let dir = std::env::temp_dir().join(format!("slotway-aof-writer-{}", std::process::id()));
@@ -205,14 +244,14 @@ mod tests {
         let aof = Aof::new(f, 0, Fsync::Always).unwrap();
         aof.feed(0, &[Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from_static(b"v")]);
         assert!(aof.buffered() > 0);
-        aof.before_reply();
+        block_on(aof.before_reply());
         assert_eq!(aof.buffered(), 0);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
         let g = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("b.aof")).unwrap();
         aof.switch(g).unwrap();
         aof.feed(0, &[Bytes::from_static(b"PING")]);
-        aof.before_reply();
+        block_on(aof.before_reply());
         let text = std::fs::read_to_string(dir.join("b.aof")).unwrap();
         assert!(text.starts_with("*2\r\n$6\r\nSELECT"), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
