@@ -396,7 +396,8 @@ fn truncated_tail_is_dropped_with_a_warning_when_allowed() {
     let dir = small_aof("aof-trunc-yes");
     let whole = std::fs::metadata(incr_file(&dir)).unwrap().len();
     append(&incr_file(&dir), b"*3\r\n$3\r\nSET\r\n$2\r\nzz\r\n$1\r");
-    let s = Proc::shard(&dir, &["--appendonly", "yes", "--aof-load-truncated", "yes"]);
+    // `always`, so the write below is on disk before the kill.
+    let s = Proc::shard(&dir, &["--appendonly", "yes", "--aof-load-truncated", "yes", "--appendfsync", "always"]);
     let mut c = s.client();
     assert_eq!(c.cmd_str(&["DBSIZE"]), ":10\r\n");
     assert_eq!(c.cmd_str(&["GET", "k9"]), "$2\r\nv9\r\n");
@@ -461,4 +462,28 @@ fn config_set_appendonly_yes_writes_a_base_and_keeps_writing() {
     s.kill9();
     let again = Proc::shard(&dir, &["--appendonly", "yes"]);
     assert_eq!(dump(&mut again.client()), before);
+}
+
+#[test]
+fn growth_past_the_limits_starts_a_rewrite() {
+    let dir = scratch_dir("aof-auto");
+    let s = Proc::shard(
+        &dir,
+        &["--appendonly", "yes", "--auto-aof-rewrite-min-size", "65536", "--auto-aof-rewrite-percentage", "100"],
+    );
+    let mut c = s.client();
+    let value = "x".repeat(100);
+    let cmds: Vec<Vec<Vec<u8>>> = (0..2000)
+        .map(|i| vec![b"SET".to_vec(), format!("k{}", i % 100).into_bytes(), value.clone().into_bytes()])
+        .collect();
+    c.pipeline(&cmds).expect("writes");
+    wait_until!(Duration::from_secs(20), info_field(&mut c, "aof_rewrites") == "1");
+    wait_until!(Duration::from_secs(20), info_field(&mut c, "aof_rewrite_in_progress") == "0");
+    // The rewrite kept 100 keys in a base far smaller than the log was.
+    let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
+    assert!(size < 65536, "aof_current_size {size} after the rewrite");
+    drop(c);
+    s.kill9();
+    let again = Proc::shard(&dir, &["--appendonly", "yes"]);
+    assert_eq!(again.client().cmd_str(&["DBSIZE"]), ":100\r\n");
 }

@@ -24,6 +24,29 @@ use parking_lot::Mutex;
 
 use crate::propagate::{Consumer, Selector};
 
+/// Bytes that may wait for the background writer before replies wait too:
+/// what bounds the buffer when the disk is slower than the writes.
+pub const MAX_BUFFERED: u64 = 4 << 20;
+
+/// The background writer of an [`Aof`] (`everysec`, `no`): writes what is
+/// buffered every millisecond while writes come in, less often when idle;
+/// ends when the writer is dropped (AOF turned off).
+pub fn writer_loop(aof: std::sync::Weak<Aof>) {
+    let mut idle_rounds = 0u32;
+    loop {
+        let pause = if idle_rounds < 100 { 1 } else { 10 };
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+        let Some(aof) = aof.upgrade() else { return };
+        if aof.buffered() > 0 {
+            idle_rounds = 0;
+            let sync = aof.fsync_policy() == Fsync::Always;
+            let _ = aof.write_out(sync);
+        } else {
+            idle_rounds = idle_rounds.saturating_add(1);
+        }
+    }
+}
+
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -108,10 +131,16 @@ impl Aof {
         self.appended.load(Ordering::Acquire).saturating_sub(self.written.load(Ordering::Acquire))
     }
 
-    /// Await before writing replies: every change fed so far reaches the
-    /// file, and the disk under `appendfsync always`.
+    /// Await before writing replies. Under `appendfsync always` every
+    /// change fed so far reaches the disk first. Under `everysec` and `no`
+    /// the background writer ([`writer_loop`]) writes within a millisecond
+    /// (at most about a second is at risk there anyway, as in Redis), so
+    /// replies only wait when more than [`MAX_BUFFERED`] bytes are behind.
     pub async fn before_reply(&self) {
         let always = self.fsync_policy() == Fsync::Always;
+        if !always && self.buffered() <= MAX_BUFFERED {
+            return;
+        }
         let target = self.appended.load(Ordering::Acquire);
         let done = if always { &self.synced } else { &self.written };
         if done.load(Ordering::Acquire) >= target {
