@@ -71,6 +71,29 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A scratch directory, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        Dir(scratch_dir(tag))
+    }
+}
+
+impl std::ops::Deref for Dir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -200,7 +223,7 @@ fn check_aof(dir: &Path) -> String {
 #[test]
 fn redis_check_aof_accepts_our_files() {
     require_tool!("redis-check-aof");
-    let dir = scratch_dir("aof-check");
+    let dir = Dir::new("aof-check");
     let s = Proc::shard(&dir, &["--appendonly", "yes"]);
     let mut c = s.client();
     fill(&mut c, "a");
@@ -223,7 +246,7 @@ fn redis_check_aof_accepts_our_files() {
 #[test]
 fn redis_server_loads_our_aof_with_the_same_data() {
     require_tool!("redis-server");
-    let dir = scratch_dir("aof-ours");
+    let dir = Dir::new("aof-ours");
     let s = Proc::shard(&dir, &["--appendonly", "yes"]);
     let mut c = s.client();
     fill(&mut c, "a");
@@ -231,7 +254,7 @@ fn redis_server_loads_our_aof_with_the_same_data() {
     wait_rewrite_done(&mut c, "1");
     fill(&mut c, "b");
     let ours = dump(&mut c);
-    let theirs_dir = scratch_dir("aof-ours-copy");
+    let theirs_dir = Dir::new("aof-ours-copy");
     copy_dir(&dir.join("appendonlydir"), &theirs_dir.join("appendonlydir"));
     let r = Proc::start(Path::new("redis-server"), &theirs_dir, &["--appendonly", "yes"])
         .unwrap_or_else(|(log, _)| panic!("redis-server refused our AOF:\n{log}"));
@@ -245,7 +268,7 @@ fn redis_server_loads_our_aof_with_the_same_data() {
 #[test]
 fn we_load_a_redis_made_aof_with_the_same_data() {
     require_tool!("redis-server");
-    let dir = scratch_dir("aof-theirs");
+    let dir = Dir::new("aof-theirs");
     let r = Proc::start(Path::new("redis-server"), &dir, &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])
         .unwrap_or_else(|(log, _)| panic!("{log}"));
     let mut c = r.client();
@@ -254,7 +277,7 @@ fn we_load_a_redis_made_aof_with_the_same_data() {
     wait_rewrite_done(&mut c, "1");
     fill(&mut c, "b");
     let theirs = dump(&mut c);
-    let ours_dir = scratch_dir("aof-theirs-copy");
+    let ours_dir = Dir::new("aof-theirs-copy");
     copy_dir(&dir.join("appendonlydir"), &ours_dir.join("appendonlydir"));
     let s = Proc::shard(&ours_dir, &["--appendonly", "yes"]);
     assert_eq!(dump(&mut s.client()), theirs);
@@ -347,7 +370,7 @@ fn counter(c: &mut RawClient) -> u64 {
 
 #[test]
 fn crash_with_fsync_always_keeps_every_acknowledged_write() {
-    let dir = scratch_dir("aof-crash-always");
+    let dir = Dir::new("aof-crash-always");
     let (acked, _, s) = crash_and_restart(&dir, "always");
     let mut c = s.client();
     assert!(acked.sets.len() >= 3000, "too little load: {}", acked.sets.len());
@@ -359,7 +382,7 @@ fn crash_with_fsync_always_keeps_every_acknowledged_write() {
 
 #[test]
 fn crash_with_fsync_everysec_loses_at_most_about_a_second() {
-    let dir = scratch_dir("aof-crash-everysec");
+    let dir = Dir::new("aof-crash-everysec");
     let (acked, killed_at, s) = crash_and_restart(&dir, "everysec");
     let mut c = s.client();
     let missing = missing_sets(&mut c, &acked);
@@ -371,8 +394,8 @@ fn crash_with_fsync_everysec_loses_at_most_about_a_second() {
 }
 
 /// A shard's appendonlydir with a few keys, server stopped.
-fn small_aof(tag: &str) -> PathBuf {
-    let dir = scratch_dir(tag);
+fn small_aof(tag: &str) -> Dir {
+    let dir = Dir::new(tag);
     let s = Proc::shard(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
     let mut c = s.client();
     for i in 0..10 {
@@ -448,7 +471,7 @@ fn corrupt_middle_refuses_to_start() {
 #[test]
 fn config_set_appendonly_yes_writes_a_base_and_keeps_writing() {
     require_tool!("redis-check-aof");
-    let dir = scratch_dir("aof-runtime");
+    let dir = Dir::new("aof-runtime");
     let s = Proc::shard(&dir, &["--appendonly", "no"]);
     let mut c = s.client();
     assert_eq!(info_field(&mut c, "aof_enabled"), "0");
@@ -466,7 +489,7 @@ fn config_set_appendonly_yes_writes_a_base_and_keeps_writing() {
 
 #[test]
 fn growth_past_the_limits_starts_a_rewrite() {
-    let dir = scratch_dir("aof-auto");
+    let dir = Dir::new("aof-auto");
     let s = Proc::shard(
         &dir,
         &["--appendonly", "yes", "--auto-aof-rewrite-min-size", "65536", "--auto-aof-rewrite-percentage", "100"],
