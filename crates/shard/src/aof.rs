@@ -176,7 +176,9 @@ fn open_at_start(shared: &Shared, st: &mut State, cfg: &Config) -> Result<(), St
 
 fn spawn_writer(w: &Arc<Aof>) -> std::io::Result<()> {
     let weak = Arc::downgrade(w);
-    std::thread::Builder::new().name("aof-writer".into()).spawn(move || writer::writer_loop(weak)).map(|_| ())
+    let handle = std::thread::Builder::new().name("aof-writer".into()).spawn(move || writer::writer_loop(weak))?;
+    let _ = w.writer_thread.set(handle.thread().clone());
+    Ok(())
 }
 
 fn fsync_of(cfg: &Config) -> Fsync {

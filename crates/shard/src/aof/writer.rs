@@ -28,19 +28,23 @@ use crate::propagate::{Consumer, Selector};
 /// what bounds the buffer when the disk is slower than the writes.
 pub const MAX_BUFFERED: u64 = 4 << 20;
 
-/// The background writer of an [`Aof`] (`everysec`, `no`): writes what is
-/// buffered every millisecond while writes come in, less often when idle;
-/// ends when the writer is dropped (AOF turned off).
+/// The background writer of an [`Aof`]: writes what is buffered every
+/// millisecond while writes come in (less often when idle), and under
+/// `appendfsync always` writes and fsyncs as soon as a session waits
+/// (woken by [`Aof::before_reply`]), for everyone who waits by then. Ends
+/// when the writer is dropped (AOF turned off).
 pub fn writer_loop(aof: std::sync::Weak<Aof>) {
     let mut idle_rounds = 0u32;
     loop {
         let pause = if idle_rounds < 100 { 1 } else { 10 };
-        std::thread::sleep(std::time::Duration::from_millis(pause));
+        std::thread::park_timeout(std::time::Duration::from_millis(pause));
         let Some(aof) = aof.upgrade() else { return };
-        if aof.buffered() > 0 {
+        let always = aof.fsync_policy() == Fsync::Always;
+        let appended = aof.appended.load(Ordering::Acquire);
+        let done = if always { &aof.synced } else { &aof.written };
+        if done.load(Ordering::Acquire) < appended {
             idle_rounds = 0;
-            let sync = aof.fsync_policy() == Fsync::Always;
-            let _ = aof.write_out(sync);
+            let _ = aof.write_out(always);
         } else {
             idle_rounds = idle_rounds.saturating_add(1);
         }
@@ -94,6 +98,10 @@ pub struct Aof {
     pub last_write_ok: AtomicBool,
     /// Signalled after every write (and fsync): waiting sessions re-check.
     progress: tokio::sync::watch::Sender<()>,
+    /// Failed writes and fsyncs: a waiter stops waiting on one.
+    failures: AtomicU64,
+    /// The background writer, once started ([`writer_loop`]).
+    pub writer_thread: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl Aof {
@@ -111,6 +119,8 @@ impl Aof {
             current_size: AtomicU64::new(len + other_size),
             last_write_ok: AtomicBool::new(true),
             progress: tokio::sync::watch::Sender::new(()),
+            failures: AtomicU64::new(0),
+            writer_thread: std::sync::OnceLock::new(),
         })
     }
 
@@ -146,9 +156,23 @@ impl Aof {
         if done.load(Ordering::Acquire) >= target {
             return;
         }
-        // Subscribed before trying the lock, so a leader that finishes in
+        // Subscribed before checking again, so a write that finishes in
         // between is not missed.
         let mut progress = self.progress.subscribe();
+        if always {
+            if let Some(t) = self.writer_thread.get() {
+                // The writer thread fsyncs for every waiting session at
+                // once, while the runtime's threads go on serving.
+                let failures = self.failures.load(Ordering::Acquire);
+                t.unpark();
+                while self.synced.load(Ordering::Acquire) < target {
+                    if self.failures.load(Ordering::Acquire) != failures || progress.changed().await.is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
+        }
         loop {
             if done.load(Ordering::Acquire) >= target {
                 return;
@@ -178,6 +202,9 @@ impl Aof {
     fn write_locked(&self, mut cur: parking_lot::MutexGuard<'_, Current>, sync: bool) -> std::io::Result<()> {
         let result = self.write_buffered(&mut cur, sync);
         drop(cur);
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::AcqRel);
+        }
         self.progress.send_replace(());
         result
     }
