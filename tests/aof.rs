@@ -71,6 +71,29 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A scratch directory, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        Dir(scratch_dir(tag))
+    }
+}
+
+impl std::ops::Deref for Dir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -168,8 +191,12 @@ fn dump(c: &mut RawClient) -> String {
 }
 
 fn sorted_items(r: Reply) -> Vec<String> {
-    let mut v: Vec<String> =
-        r.array().unwrap_or_default().iter().map(|x| String::from_utf8_lossy(x.bulk().unwrap_or_default()).into()).collect();
+    let mut v: Vec<String> = r
+        .array()
+        .unwrap_or_default()
+        .iter()
+        .map(|x| String::from_utf8_lossy(x.bulk().unwrap_or_default()).into())
+        .collect();
     v.sort();
     v
 }
@@ -196,7 +223,7 @@ fn check_aof(dir: &Path) -> String {
 #[test]
 fn redis_check_aof_accepts_our_files() {
     require_tool!("redis-check-aof");
-    let dir = scratch_dir("aof-check");
+    let dir = Dir::new("aof-check");
     let s = Proc::shard(&dir, &["--appendonly", "yes"]);
     let mut c = s.client();
     fill(&mut c, "a");
@@ -219,7 +246,7 @@ fn redis_check_aof_accepts_our_files() {
 #[test]
 fn redis_server_loads_our_aof_with_the_same_data() {
     require_tool!("redis-server");
-    let dir = scratch_dir("aof-ours");
+    let dir = Dir::new("aof-ours");
     let s = Proc::shard(&dir, &["--appendonly", "yes"]);
     let mut c = s.client();
     fill(&mut c, "a");
@@ -227,7 +254,7 @@ fn redis_server_loads_our_aof_with_the_same_data() {
     wait_rewrite_done(&mut c, "1");
     fill(&mut c, "b");
     let ours = dump(&mut c);
-    let theirs_dir = scratch_dir("aof-ours-copy");
+    let theirs_dir = Dir::new("aof-ours-copy");
     copy_dir(&dir.join("appendonlydir"), &theirs_dir.join("appendonlydir"));
     let r = Proc::start(Path::new("redis-server"), &theirs_dir, &["--appendonly", "yes"])
         .unwrap_or_else(|(log, _)| panic!("redis-server refused our AOF:\n{log}"));
@@ -241,7 +268,7 @@ fn redis_server_loads_our_aof_with_the_same_data() {
 #[test]
 fn we_load_a_redis_made_aof_with_the_same_data() {
     require_tool!("redis-server");
-    let dir = scratch_dir("aof-theirs");
+    let dir = Dir::new("aof-theirs");
     let r = Proc::start(Path::new("redis-server"), &dir, &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])
         .unwrap_or_else(|(log, _)| panic!("{log}"));
     let mut c = r.client();
@@ -250,7 +277,7 @@ fn we_load_a_redis_made_aof_with_the_same_data() {
     wait_rewrite_done(&mut c, "1");
     fill(&mut c, "b");
     let theirs = dump(&mut c);
-    let ours_dir = scratch_dir("aof-theirs-copy");
+    let ours_dir = Dir::new("aof-theirs-copy");
     copy_dir(&dir.join("appendonlydir"), &ours_dir.join("appendonlydir"));
     let s = Proc::shard(&ours_dir, &["--appendonly", "yes"]);
     assert_eq!(dump(&mut s.client()), theirs);
@@ -343,7 +370,7 @@ fn counter(c: &mut RawClient) -> u64 {
 
 #[test]
 fn crash_with_fsync_always_keeps_every_acknowledged_write() {
-    let dir = scratch_dir("aof-crash-always");
+    let dir = Dir::new("aof-crash-always");
     let (acked, _, s) = crash_and_restart(&dir, "always");
     let mut c = s.client();
     assert!(acked.sets.len() >= 3000, "too little load: {}", acked.sets.len());
@@ -355,7 +382,7 @@ fn crash_with_fsync_always_keeps_every_acknowledged_write() {
 
 #[test]
 fn crash_with_fsync_everysec_loses_at_most_about_a_second() {
-    let dir = scratch_dir("aof-crash-everysec");
+    let dir = Dir::new("aof-crash-everysec");
     let (acked, killed_at, s) = crash_and_restart(&dir, "everysec");
     let mut c = s.client();
     let missing = missing_sets(&mut c, &acked);
@@ -367,8 +394,8 @@ fn crash_with_fsync_everysec_loses_at_most_about_a_second() {
 }
 
 /// A shard's appendonlydir with a few keys, server stopped.
-fn small_aof(tag: &str) -> PathBuf {
-    let dir = scratch_dir(tag);
+fn small_aof(tag: &str) -> Dir {
+    let dir = Dir::new(tag);
     let s = Proc::shard(&dir, &["--appendonly", "yes", "--appendfsync", "always"]);
     let mut c = s.client();
     for i in 0..10 {
@@ -392,7 +419,8 @@ fn truncated_tail_is_dropped_with_a_warning_when_allowed() {
     let dir = small_aof("aof-trunc-yes");
     let whole = std::fs::metadata(incr_file(&dir)).unwrap().len();
     append(&incr_file(&dir), b"*3\r\n$3\r\nSET\r\n$2\r\nzz\r\n$1\r");
-    let s = Proc::shard(&dir, &["--appendonly", "yes", "--aof-load-truncated", "yes"]);
+    // `always`, so the write below is on disk before the kill.
+    let s = Proc::shard(&dir, &["--appendonly", "yes", "--aof-load-truncated", "yes", "--appendfsync", "always"]);
     let mut c = s.client();
     assert_eq!(c.cmd_str(&["DBSIZE"]), ":10\r\n");
     assert_eq!(c.cmd_str(&["GET", "k9"]), "$2\r\nv9\r\n");
@@ -410,9 +438,10 @@ fn truncated_tail_is_dropped_with_a_warning_when_allowed() {
 fn truncated_tail_refuses_to_start_when_not_allowed() {
     let dir = small_aof("aof-trunc-no");
     append(&incr_file(&dir), b"*2\r\n$3\r\nDEL\r\n$2\r\nk");
-    let (log, code) = Proc::start(&workspace_bin("slotway-shard"), &dir, &["--appendonly", "yes", "--aof-load-truncated", "no"])
-        .err()
-        .expect("must not start");
+    let (log, code) =
+        Proc::start(&workspace_bin("slotway-shard"), &dir, &["--appendonly", "yes", "--aof-load-truncated", "no"])
+            .err()
+            .expect("must not start");
     assert_ne!(code, Some(0));
     assert!(log.contains("Unexpected end of file reading the append only file appendonly.aof.1.incr.aof"), "{log}");
 }
@@ -427,10 +456,13 @@ fn corrupt_middle_refuses_to_start() {
     data.splice(at..at, b"garbage\r\n".iter().copied());
     std::fs::write(&path, data).unwrap();
     for truncated_ok in ["yes", "no"] {
-        let (log, code) =
-            Proc::start(&workspace_bin("slotway-shard"), &dir, &["--appendonly", "yes", "--aof-load-truncated", truncated_ok])
-                .err()
-                .expect("must not start");
+        let (log, code) = Proc::start(
+            &workspace_bin("slotway-shard"),
+            &dir,
+            &["--appendonly", "yes", "--aof-load-truncated", truncated_ok],
+        )
+        .err()
+        .expect("must not start");
         assert_ne!(code, Some(0));
         assert!(log.contains("Bad file format reading the append only file appendonly.aof.1.incr.aof"), "{log}");
     }
@@ -439,7 +471,7 @@ fn corrupt_middle_refuses_to_start() {
 #[test]
 fn config_set_appendonly_yes_writes_a_base_and_keeps_writing() {
     require_tool!("redis-check-aof");
-    let dir = scratch_dir("aof-runtime");
+    let dir = Dir::new("aof-runtime");
     let s = Proc::shard(&dir, &["--appendonly", "no"]);
     let mut c = s.client();
     assert_eq!(info_field(&mut c, "aof_enabled"), "0");
@@ -453,4 +485,28 @@ fn config_set_appendonly_yes_writes_a_base_and_keeps_writing() {
     s.kill9();
     let again = Proc::shard(&dir, &["--appendonly", "yes"]);
     assert_eq!(dump(&mut again.client()), before);
+}
+
+#[test]
+fn growth_past_the_limits_starts_a_rewrite() {
+    let dir = Dir::new("aof-auto");
+    let s = Proc::shard(
+        &dir,
+        &["--appendonly", "yes", "--auto-aof-rewrite-min-size", "65536", "--auto-aof-rewrite-percentage", "100"],
+    );
+    let mut c = s.client();
+    let value = "x".repeat(100);
+    let cmds: Vec<Vec<Vec<u8>>> = (0..2000)
+        .map(|i| vec![b"SET".to_vec(), format!("k{}", i % 100).into_bytes(), value.clone().into_bytes()])
+        .collect();
+    c.pipeline(&cmds).expect("writes");
+    wait_until!(Duration::from_secs(20), info_field(&mut c, "aof_rewrites") == "1");
+    wait_until!(Duration::from_secs(20), info_field(&mut c, "aof_rewrite_in_progress") == "0");
+    // The rewrite kept 100 keys in a base far smaller than the log was.
+    let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
+    assert!(size < 65536, "aof_current_size {size} after the rewrite");
+    drop(c);
+    s.kill9();
+    let again = Proc::shard(&dir, &["--appendonly", "yes"]);
+    assert_eq!(again.client().cmd_str(&["DBSIZE"]), ":100\r\n");
 }

@@ -3,11 +3,11 @@
 //!
 //! Flow: at start ([`start`]) the manifest's files are replayed into the
 //! keyspace, then an [`writer::Aof`] subscribes to the propagation stream
-//! ([`crate::propagate`]) and appends to the last incremental file; a
-//! session makes its changes reach the file (and the disk under
-//! `appendfsync always`) before it writes replies ([`before_reply`]); a
-//! cron thread writes what background work (active expiry) fed, fsyncs
-//! once a second under `everysec`, and starts automatic rewrites.
+//! ([`crate::propagate`]) and appends to the last incremental file: under
+//! `appendfsync always` a session makes its changes reach the disk before
+//! it writes replies ([`before_reply`]); otherwise a writer thread writes
+//! the buffer every millisecond. A cron thread fsyncs once a second under
+//! `everysec` and starts automatic rewrites.
 //!
 //! A rewrite (BGREWRITEAOF, `auto-aof-rewrite-*`, `CONFIG SET appendonly
 //! yes`) runs its first half under the keyspace lock: writes switch to a
@@ -109,11 +109,21 @@ pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
     st.dir = cwd.join(cfg.string("appenddirname"));
     st.name = cfg.string("appendfilename");
     let mpath = st.dir.join(st.manifest_name());
-    st.manifest = match std::fs::read_to_string(&mpath) {
+    // Read even with the AOF off, so that turning it on later continues
+    // the sequence numbers; only fatal when the AOF is to be loaded.
+    let read = match std::fs::read_to_string(&mpath) {
         Ok(text) => manifest::Manifest::parse(&text)
-            .map_err(|err| load::LoadError::Manifest { file: st.manifest_name(), err }.to_string())?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
-        Err(e) => return Err(format!("Can't open the AOF manifest {}: {e}", mpath.display())),
+            .map_err(|err| load::LoadError::Manifest { file: st.manifest_name(), err }.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+        Err(e) => Err(format!("Can't open the AOF manifest {}: {e}", mpath.display())),
+    };
+    st.manifest = match read {
+        Ok(m) => m,
+        Err(e) if cfg.appendonly => return Err(e),
+        Err(e) => {
+            tracing::warn!("{e}");
+            Manifest::default()
+        }
     };
     if cfg.appendonly {
         open_at_start(shared, &mut st, &cfg)?;
@@ -131,8 +141,8 @@ fn open_at_start(shared: &Shared, st: &mut State, cfg: &Config) -> Result<(), St
     let io = |e: std::io::Error| format!("Can't open the append-only file: {e}");
     if st.manifest.base.is_some() || !st.manifest.incrs.is_empty() {
         let started = Instant::now();
-        let loaded = load::load(shared, &st.dir, &st.manifest, cfg.flag("aof-load-truncated"))
-            .map_err(|e| e.to_string())?;
+        let loaded =
+            load::load(shared, &st.dir, &st.manifest, cfg.flag("aof-load-truncated")).map_err(|e| e.to_string())?;
         tracing::info!(
             "DB loaded from append only file: {:.3} seconds ({} commands, {} files)",
             started.elapsed().as_secs_f64(),
@@ -158,8 +168,16 @@ fn open_at_start(shared: &Shared, st: &mut State, cfg: &Config) -> Result<(), St
     let other_size = st.size_of(&others);
     let w = Arc::new(Aof::new(file, other_size, fsync_of(cfg)).map_err(io)?);
     st.base_size = w.current_size.load(Ordering::Relaxed);
+    spawn_writer(&w).map_err(io)?;
     shared.aof.writer.store(Some(w.clone()));
     shared.propagator.subscribe(w);
+    Ok(())
+}
+
+fn spawn_writer(w: &Arc<Aof>) -> std::io::Result<()> {
+    let weak = Arc::downgrade(w);
+    let handle = std::thread::Builder::new().name("aof-writer".into()).spawn(move || writer::writer_loop(weak))?;
+    let _ = w.writer_thread.set(handle.thread().clone());
     Ok(())
 }
 
@@ -170,10 +188,11 @@ fn fsync_of(cfg: &Config) -> Fsync {
 /// Before a session writes replies: the changes they report must be in
 /// the AOF first. Costs one relaxed load when nothing is propagated.
 #[inline]
-pub fn before_reply(shared: &Shared) {
+pub async fn before_reply(shared: &Shared) {
     if shared.propagator.is_active() {
-        if let Some(w) = &*shared.aof.writer.load() {
-            w.before_reply();
+        let w = shared.aof.writer.load_full();
+        if let Some(w) = w {
+            w.before_reply().await;
         }
     }
 }
@@ -224,7 +243,9 @@ fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         }
         Err(e) => {
             tracing::warn!("Can't rewrite the append only file: {e}");
-            Err(CmdError::err("ERR Can't execute an AOF background rewriting. Please check the server logs for more information."))
+            Err(CmdError::err(
+                "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.",
+            ))
         }
     }
 }
@@ -260,6 +281,7 @@ pub fn rewrite(shared: &Shared, store: &Store, enable: Option<Fsync>) -> Result<
             }
             (None, Some(policy)) => {
                 let w = Arc::new(Aof::new(open_append(&st.dir.join(&incr.name))?, 0, policy)?);
+                spawn_writer(&w)?;
                 ctl.writer.store(Some(w.clone()));
                 shared.propagator.subscribe(w);
                 Some(incr)
@@ -356,17 +378,13 @@ fn finish_rewrite(ctl: &Ctl, snapshot: &[u8], base_seq: u64, new_incr: Option<Fi
     Ok(())
 }
 
-/// Writes what background work fed, fsyncs under `everysec`, starts
-/// automatic rewrites.
+/// Fsyncs under `everysec`, starts automatic rewrites.
 fn cron_loop(shared: &Arc<Shared>) {
     let mut last_sync = Instant::now();
     while !shared.shutdown.is_cancelled() {
         std::thread::sleep(Duration::from_millis(100));
         let Some(w) = shared.aof.writer.load_full() else { continue };
         let policy = w.fsync_policy();
-        if w.buffered() > 0 {
-            let _ = w.write_out(policy == Fsync::Always);
-        }
         if policy == Fsync::EverySec && last_sync.elapsed() >= Duration::from_secs(1) {
             last_sync = Instant::now();
             if let Err(e) = w.sync_written() {
@@ -409,7 +427,10 @@ pub fn info_fields(shared: &Shared) -> Vec<(&'static str, String)> {
         ("aof_enabled", u8::from(w.is_some()).to_string()),
         ("aof_rewrite_in_progress", u8::from(in_progress).to_string()),
         ("aof_rewrite_scheduled", "0".into()),
-        ("aof_last_rewrite_time_sec", if st.rewrites + st.consecutive_failures == 0 { -1 } else { st.last_rewrite_secs }.to_string()),
+        (
+            "aof_last_rewrite_time_sec",
+            if st.rewrites + st.consecutive_failures == 0 { -1 } else { st.last_rewrite_secs }.to_string(),
+        ),
         ("aof_current_rewrite_time_sec", st.rewrite_started.map_or(-1, |t| t.elapsed().as_secs() as i64).to_string()),
         ("aof_last_bgrewrite_status", ok(!st.last_rewrite_failed)),
         ("aof_rewrites", st.rewrites.to_string()),

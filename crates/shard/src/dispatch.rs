@@ -146,9 +146,13 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
     if propagating {
         if ctx.store.dirty != dirty_before {
             let reply = ctx.out.buf.get(reply_start..).unwrap_or_default();
-            let effect = crate::propagate::rewrite::effect(reg.spec.name, args, &ctx.store.dbs[db], reply);
-            for argv in effect {
-                ctx.shared.propagator.push(db, argv);
+            match crate::propagate::rewrite::effect(reg.spec.name, args, &ctx.store.dbs[db], reply) {
+                crate::propagate::rewrite::Effect::Same => ctx.shared.propagator.push_args(db, args),
+                crate::propagate::rewrite::Effect::Rewritten(cmds) => {
+                    for argv in cmds {
+                        ctx.shared.propagator.push(db, argv);
+                    }
+                }
             }
         }
         ctx.shared.propagator.end();

@@ -24,7 +24,7 @@
 
 pub mod rewrite;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -38,14 +38,18 @@ pub trait Consumer: Send + Sync {
 #[derive(Default)]
 pub struct Propagator {
     active: AtomicBool,
+    /// Nesting of units: 1 inside a plain command, 2 inside EXEC's. Only
+    /// changed under the keyspace lock; atomic so that opening and closing
+    /// a unit takes no lock.
+    depth: AtomicU32,
+    /// Whether `Inner::pending` has commands.
+    has_pending: AtomicBool,
     inner: Mutex<Inner>,
 }
 
 #[derive(Default)]
 struct Inner {
     consumers: Vec<Arc<dyn Consumer>>,
-    /// Nesting of units: 1 inside a plain command, 2 inside EXEC's.
-    depth: u32,
     /// The commands of the open unit.
     pending: Vec<(usize, Vec<Bytes>)>,
 }
@@ -73,21 +77,32 @@ impl Propagator {
 
     /// Opens a unit (one command, or EXEC around its commands).
     pub fn begin(&self) {
-        self.inner.lock().depth += 1;
+        self.depth.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether the unit being run is the outermost one.
     pub fn is_top(&self) -> bool {
-        self.inner.lock().depth <= 1
+        self.depth.load(Ordering::Relaxed) <= 1
     }
 
     /// Adds a command to the open unit.
     pub fn push(&self, db: usize, argv: Vec<Bytes>) {
         let mut inner = self.inner.lock();
-        if inner.depth == 0 {
+        if self.depth.load(Ordering::Relaxed) == 0 {
             feed_all(&inner.consumers, db, &argv);
         } else {
             inner.pending.push((db, argv));
+            self.has_pending.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// A plain command's effect, when it is its own arguments: outside a
+    /// transaction nothing can join it, so it goes out without a copy.
+    pub fn push_args(&self, db: usize, args: &[Bytes]) {
+        if self.is_top() && !self.has_pending.load(Ordering::Relaxed) {
+            self.emit(db, args);
+        } else {
+            self.push(db, args.to_vec());
         }
     }
 
@@ -101,12 +116,17 @@ impl Propagator {
 
     /// Closes a unit; the outermost one sends what it gathered.
     pub fn end(&self) {
-        let mut inner = self.inner.lock();
-        inner.depth = inner.depth.saturating_sub(1);
-        if inner.depth > 0 || inner.pending.is_empty() {
+        let depth = self.depth.load(Ordering::Relaxed).saturating_sub(1);
+        self.depth.store(depth, Ordering::Relaxed);
+        if depth > 0 || !self.has_pending.load(Ordering::Relaxed) {
             return;
         }
+        let mut inner = self.inner.lock();
+        self.has_pending.store(false, Ordering::Relaxed);
         let pending = std::mem::take(&mut inner.pending);
+        if pending.is_empty() {
+            return;
+        }
         let wrap = pending.len() > 1;
         let db0 = pending[0].0;
         if wrap {
@@ -171,14 +191,32 @@ impl Selector {
 
 /// `*N\r\n$len\r\narg\r\n...`: a command as Redis writes it to the AOF.
 pub fn encode_command<A: AsRef<[u8]>>(argv: &[A], out: &mut Vec<u8>) {
-    use std::io::Write;
-    let _ = write!(out, "*{}\r\n", argv.len());
+    header(b'*', argv.len(), out);
     for a in argv {
         let a = a.as_ref();
-        let _ = write!(out, "${}\r\n", a.len());
+        header(b'$', a.len(), out);
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// `*12\r\n` or `$5\r\n`, without the formatting machinery: this runs for
+/// every argument of every write.
+fn header(marker: u8, n: usize, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push(marker);
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

@@ -436,7 +436,7 @@ impl Session {
             return Ok(());
         }
         // Nothing is acknowledged before it is in the AOF.
-        crate::aof::before_reply(&self.shared);
+        crate::aof::before_reply(&self.shared).await;
         if !self.held.is_empty() {
             self.await_replication().await;
         }

@@ -53,7 +53,9 @@ pub enum LoadError {
 #[derive(Debug, PartialEq, Eq)]
 pub enum ParseError {
     /// The input ends inside a command; `valid` bytes hold whole commands.
-    Truncated { valid: u64 },
+    Truncated {
+        valid: u64,
+    },
     Corrupt,
 }
 

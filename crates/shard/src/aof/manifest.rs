@@ -198,10 +198,7 @@ mod tests {
             Manifest::parse("file a seq 1 type b\nfile b seq 2 type b\n"),
             Err(ManifestError::DuplicateBase)
         ));
-        assert!(matches!(
-            Manifest::parse("file a seq 2 type i\nfile b seq 1 type i\n"),
-            Err(ManifestError::Sequence)
-        ));
+        assert!(matches!(Manifest::parse("file a seq 2 type i\nfile b seq 1 type i\n"), Err(ManifestError::Sequence)));
     }
 
     #[test]

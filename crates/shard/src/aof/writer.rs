@@ -3,15 +3,16 @@
 //!
 //! Flow: [`Aof::feed`] (under the keyspace lock) encodes into an in-memory
 //! buffer and counts the bytes (`appended`). Before a session writes its
-//! replies it calls [`Aof::before_reply`]: whoever gets the file lock
-//! first writes everything buffered so far, from every client, in one
-//! write(2) (and with `appendfsync always` one fdatasync), so concurrent
-//! clients share the syscalls (group commit) and nobody is answered
-//! before its change reached the file (or the disk, with `always`). With
-//! `everysec` a background thread fsyncs once a second, outside the file
-//! lock. The buffer holds at most the writes since the last reply went
-//! out; a write that fails keeps its bytes for the next attempt and marks
-//! `aof_last_write_status:err`.
+//! replies it awaits [`Aof::before_reply`]: the first session to get the
+//! file lock becomes the leader and writes everything buffered so far,
+//! from every client, in one write(2) (and with `appendfsync always` one
+//! fdatasync); the others wait without holding a thread, and wake when the
+//! leader is done. So concurrent clients share the syscalls (group
+//! commit), and nobody is answered before its change reached the file (or
+//! the disk, with `always`). With `everysec` the cron thread fsyncs once a
+//! second, outside the file lock. The buffer holds at most the writes
+//! since the last reply went out; a write that fails keeps its bytes for
+//! the next attempt and marks `aof_last_write_status:err`.
 
 use std::fs::File;
 use std::io::Write;
@@ -22,6 +23,33 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::propagate::{Consumer, Selector};
+
+/// Bytes that may wait for the background writer before replies wait too:
+/// what bounds the buffer when the disk is slower than the writes.
+pub const MAX_BUFFERED: u64 = 4 << 20;
+
+/// The background writer of an [`Aof`]: writes what is buffered every
+/// millisecond while writes come in (less often when idle), and under
+/// `appendfsync always` writes and fsyncs as soon as a session waits
+/// (woken by [`Aof::before_reply`]), for everyone who waits by then. Ends
+/// when the writer is dropped (AOF turned off).
+pub fn writer_loop(aof: std::sync::Weak<Aof>) {
+    let mut idle_rounds = 0u32;
+    loop {
+        let pause = if idle_rounds < 100 { 1 } else { 10 };
+        std::thread::park_timeout(std::time::Duration::from_millis(pause));
+        let Some(aof) = aof.upgrade() else { return };
+        let always = aof.fsync_policy() == Fsync::Always;
+        let appended = aof.appended.load(Ordering::Acquire);
+        let done = if always { &aof.synced } else { &aof.written };
+        if done.load(Ordering::Acquire) < appended {
+            idle_rounds = 0;
+            let _ = aof.write_out(always);
+        } else {
+            idle_rounds = idle_rounds.saturating_add(1);
+        }
+    }
+}
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +96,12 @@ pub struct Aof {
     /// load, plus the base and older files then (`aof_current_size`).
     pub current_size: AtomicU64,
     pub last_write_ok: AtomicBool,
+    /// Signalled after every write (and fsync): waiting sessions re-check.
+    progress: tokio::sync::watch::Sender<()>,
+    /// Failed writes and fsyncs: a waiter stops waiting on one.
+    failures: AtomicU64,
+    /// The background writer, once started ([`writer_loop`]).
+    pub writer_thread: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl Aof {
@@ -84,6 +118,9 @@ impl Aof {
             fsync: AtomicU8::new(fsync as u8),
             current_size: AtomicU64::new(len + other_size),
             last_write_ok: AtomicBool::new(true),
+            progress: tokio::sync::watch::Sender::new(()),
+            failures: AtomicU64::new(0),
+            writer_thread: std::sync::OnceLock::new(),
         })
     }
 
@@ -104,22 +141,75 @@ impl Aof {
         self.appended.load(Ordering::Acquire).saturating_sub(self.written.load(Ordering::Acquire))
     }
 
-    /// Call before writing replies: makes every change fed so far reach
-    /// the file, and the disk under `appendfsync always`.
-    pub fn before_reply(&self) {
+    /// Await before writing replies. Under `appendfsync always` every
+    /// change fed so far reaches the disk first. Under `everysec` and `no`
+    /// the background writer ([`writer_loop`]) writes within a millisecond
+    /// (at most about a second is at risk there anyway, as in Redis), so
+    /// replies only wait when more than [`MAX_BUFFERED`] bytes are behind.
+    pub async fn before_reply(&self) {
         let always = self.fsync_policy() == Fsync::Always;
+        if !always && self.buffered() <= MAX_BUFFERED {
+            return;
+        }
         let target = self.appended.load(Ordering::Acquire);
         let done = if always { &self.synced } else { &self.written };
         if done.load(Ordering::Acquire) >= target {
             return;
         }
-        let _ = self.write_out(always);
+        // Subscribed before checking again, so a write that finishes in
+        // between is not missed.
+        let mut progress = self.progress.subscribe();
+        if always {
+            if let Some(t) = self.writer_thread.get() {
+                // The writer thread fsyncs for every waiting session at
+                // once, while the runtime's threads go on serving.
+                let failures = self.failures.load(Ordering::Acquire);
+                t.unpark();
+                while self.synced.load(Ordering::Acquire) < target {
+                    if self.failures.load(Ordering::Acquire) != failures || progress.changed().await.is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
+        }
+        loop {
+            if done.load(Ordering::Acquire) >= target {
+                return;
+            }
+            if let Some(cur) = self.current.try_lock() {
+                if self.write_locked(cur, always).is_err() {
+                    // Logged and counted; the reply still goes out, as
+                    // Redis's does when a write fails.
+                    return;
+                }
+                continue;
+            }
+            if progress.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Writes the buffer to the file; with `sync`, fdatasyncs it too.
     pub fn write_out(&self, sync: bool) -> std::io::Result<()> {
-        let mut cur = self.current.lock();
-        let cur = &mut *cur;
+        let cur = self.current.lock();
+        self.write_locked(cur, sync)
+    }
+
+    /// The leader's work, under the file lock; waiters are woken after the
+    /// lock is released.
+    fn write_locked(&self, mut cur: parking_lot::MutexGuard<'_, Current>, sync: bool) -> std::io::Result<()> {
+        let result = self.write_buffered(&mut cur, sync);
+        drop(cur);
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::AcqRel);
+        }
+        self.progress.send_replace(());
+        result
+    }
+
+    fn write_buffered(&self, cur: &mut Current, sync: bool) -> std::io::Result<()> {
         let upto = {
             let mut p = self.pending.lock();
             std::mem::swap(&mut p.bytes, &mut cur.spare);
@@ -132,8 +222,8 @@ impl Aof {
         }
         if !cur.spare.is_empty() {
             if let Err(e) = (&*cur.file).write_all(&cur.spare) {
-                // Keep the bytes (whatever part may have landed is cut
-                // off by the loader as a truncated tail at worst).
+                // Keep the bytes for the next attempt (a part that landed
+                // is cut off by the loader as a truncated tail at worst).
                 if self.last_write_ok.swap(false, Ordering::Relaxed) {
                     tracing::warn!("Error writing to the AOF file: {e}");
                 }
@@ -165,6 +255,7 @@ impl Aof {
         }
         file.sync_data()?;
         self.synced.fetch_max(upto, Ordering::Release);
+        self.progress.send_replace(());
         Ok(())
     }
 
@@ -196,6 +287,10 @@ impl Consumer for Aof {
 mod tests {
     use super::*;
 
+    fn block_on(f: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
     #[test]
     fn feeds_reach_the_file_before_reply() {
         let dir = std::env::temp_dir().join(format!("slotway-aof-writer-{}", std::process::id()));
@@ -205,14 +300,14 @@ mod tests {
         let aof = Aof::new(f, 0, Fsync::Always).unwrap();
         aof.feed(0, &[Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from_static(b"v")]);
         assert!(aof.buffered() > 0);
-        aof.before_reply();
+        block_on(aof.before_reply());
         assert_eq!(aof.buffered(), 0);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
         let g = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("b.aof")).unwrap();
         aof.switch(g).unwrap();
         aof.feed(0, &[Bytes::from_static(b"PING")]);
-        aof.before_reply();
+        block_on(aof.before_reply());
         let text = std::fs::read_to_string(dir.join("b.aof")).unwrap();
         assert!(text.starts_with("*2\r\n$6\r\nSELECT"), "{text}");
         let _ = std::fs::remove_dir_all(&dir);

@@ -35,9 +35,30 @@ fn is(a: &[u8], word: &str) -> bool {
     a.eq_ignore_ascii_case(word.as_bytes())
 }
 
+/// What a write propagates as.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Its own arguments (most commands).
+    Same,
+    /// These commands instead (none: nothing to propagate).
+    Rewritten(Vec<Vec<Bytes>>),
+}
+
 /// The commands that redo `args` (table name `name`), which just changed
 /// `db`; `reply` is the reply it wrote.
-pub fn effect(name: &str, args: &[Bytes], db: &Db, reply: &[u8]) -> Vec<Vec<Bytes>> {
+pub fn effect(name: &str, args: &[Bytes], db: &Db, reply: &[u8]) -> Effect {
+    match name {
+        "set" if !args[3..].iter().any(|a| is(a, "ex") || is(a, "px") || is(a, "exat")) => Effect::Same,
+        "set" | "setex" | "psetex" | "expire" | "pexpire" | "expireat" | "pexpireat" | "getex" | "getdel"
+        | "incrbyfloat" | "hincrbyfloat" | "spop" | "blpop" | "brpop" | "bzpopmin" | "bzpopmax" | "blmove"
+        | "brpoplpush" | "lmpop" | "blmpop" | "zmpop" | "bzmpop" | "multi" | "exec" => {
+            Effect::Rewritten(rewritten(name, args, db, reply))
+        }
+        _ => Effect::Same,
+    }
+}
+
+fn rewritten(name: &str, args: &[Bytes], db: &Db, reply: &[u8]) -> Vec<Vec<Bytes>> {
     let key = || args[1].clone();
     let expire_of = |k: &[u8]| db.peek(k).map(|e| db.exact_expire(k, e.expire()));
     match name {

@@ -33,10 +33,17 @@ fn take(t: &mut TestServer, r: &Recorder) -> Vec<String> {
     got.into_iter()
         .map(|line| {
             let words: Vec<&str> = line.split(' ').collect();
-            let shown: Vec<String> = words
-                .iter()
-                .map(|w| if w.len() >= 13 && w.bytes().all(|b| b.is_ascii_digit()) { "{T}".into() } else { w.to_string() })
-                .collect();
+            let shown: Vec<String> =
+                words
+                    .iter()
+                    .map(|w| {
+                        if w.len() >= 13 && w.bytes().all(|b| b.is_ascii_digit()) {
+                            "{T}".into()
+                        } else {
+                            w.to_string()
+                        }
+                    })
+                    .collect();
             if let Some(i) = words.iter().position(|w| *w == "PXAT") {
                 let key = words[1];
                 let want = t.cmd(&format!("PEXPIRETIME {key}"));
@@ -85,10 +92,7 @@ fn relative_expiries_become_absolute() {
     t.cmd("GETEX g EXAT 1");
     t.cmd("SET g v");
     t.cmd("GETDEL g");
-    assert_eq!(
-        take(&mut t, &r),
-        ["0:SET g v", "0:PEXPIREAT g {T}", "0:PERSIST g", "0:DEL g", "0:SET g v", "0:DEL g"]
-    );
+    assert_eq!(take(&mut t, &r), ["0:SET g v", "0:PEXPIREAT g {T}", "0:PERSIST g", "0:DEL g", "0:SET g v", "0:DEL g"]);
 }
 
 #[test]
@@ -98,10 +102,7 @@ fn float_increments_become_sets() {
     t.cmd("INCRBYFLOAT f 1e3");
     t.cmd("HINCRBYFLOAT h x 2.5");
     t.cmd("HINCRBYFLOAT h x 0.5");
-    assert_eq!(
-        take(&mut t, &r),
-        ["0:SET f 1.5 KEEPTTL", "0:SET f 1001.5 KEEPTTL", "0:HSET h x 2.5", "0:HSET h x 3"]
-    );
+    assert_eq!(take(&mut t, &r), ["0:SET f 1.5 KEEPTTL", "0:SET f 1001.5 KEEPTTL", "0:HSET h x 2.5", "0:HSET h x 3"]);
 }
 
 #[test]
