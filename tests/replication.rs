@@ -441,3 +441,27 @@ fn stalled_replica_is_dropped_at_its_output_limit() {
     assert_eq!(stat(master.port, "sync_full"), 2);
     assert_same(master.port, replica.port);
 }
+
+/// A replica's AOF is rewritten from the synced keyspace, so a restart
+/// from it has the master's data.
+#[test]
+fn replica_aof_holds_the_synced_data() {
+    let master = Server::shard(&[]);
+    write_load(master.port, 2, "aof");
+    let dir = slotway_testkit::scratch_dir(&format!("repl-aof-{}", master.port));
+    let dir_s = dir.to_string_lossy().into_owned();
+    let replica = Server::shard(&["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir_s]);
+    replicaof(replica.port, master.port);
+    wait_in_sync(master.port, replica.port);
+    master.client().cmd(&["SET", "after-sync", "1"]).unwrap();
+    wait_in_sync(master.port, replica.port);
+    let expected = contents(master.port);
+    wait_until!(SYNC_WAIT, field(replica.port, "master_link_status") == "up" && {
+        info(replica.port, "persistence").iter().any(|(k, v)| k == "aof_rewrite_in_progress" && v == "0")
+    });
+    drop(replica);
+    let restarted = Server::shard(&["--appendonly", "yes", "--dir", &dir_s]);
+    assert_eq!(contents(restarted.port), expected);
+    drop(restarted);
+    let _ = std::fs::remove_dir_all(&dir);
+}

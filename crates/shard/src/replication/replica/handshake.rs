@@ -250,6 +250,13 @@ fn load_snapshot(shared: &Arc<Shared>, rdb: &[u8], replid: String, offset: i64) 
     }
     let size = cfg.int("repl-backlog-size").clamp(1, 1 << 40) as usize;
     repl.ensure_backlog(shared, size, false);
+    // The AOF does not hold the snapshot's data: as Redis does after a
+    // sync, it starts over from the new keyspace.
+    if shared.aof.writer.load().is_some() {
+        if let Err(e) = crate::aof::rewrite(shared, &store, None) {
+            tracing::warn!("Can't rewrite the AOF after the sync with the master: {e}");
+        }
+    }
     tracing::info!("MASTER <-> REPLICA sync: Finished with success");
     Ok(())
 }
