@@ -456,9 +456,12 @@ fn replica_aof_holds_the_synced_data() {
     master.client().cmd(&["SET", "after-sync", "1"]).unwrap();
     wait_in_sync(master.port, replica.port);
     let expected = contents(master.port);
-    wait_until!(SYNC_WAIT, field(replica.port, "master_link_status") == "up" && {
-        info(replica.port, "persistence").iter().any(|(k, v)| k == "aof_rewrite_in_progress" && v == "0")
-    });
+    wait_until!(
+        SYNC_WAIT,
+        field(replica.port, "master_link_status") == "up" && {
+            info(replica.port, "persistence").iter().any(|(k, v)| k == "aof_rewrite_in_progress" && v == "0")
+        }
+    );
     drop(replica);
     let restarted = Server::shard(&["--appendonly", "yes", "--dir", &dir_s]);
     assert_eq!(contents(restarted.port), expected);

@@ -152,6 +152,16 @@ fn apply_chunk(
             if !store.ready.is_empty() {
                 crate::dispatch::serve_blocked(&mut store, shared);
             }
+            if out.buf.first() == Some(&b'-') {
+                // The master applied it; we could not. Nothing can be
+                // answered to the master, so at least say so.
+                let name = String::from_utf8_lossy(&args[0][..args[0].len().min(64)]).into_owned();
+                let reply = String::from_utf8_lossy(&out.buf[..out.buf.len().min(200)]).into_owned();
+                tracing::warn!(
+                    "== CRITICAL == This replica failed a command from its master: '{name}': {}",
+                    reply.trim_end()
+                );
+            }
             out.buf.clear();
         }
         let mut st = repl.state.lock();
