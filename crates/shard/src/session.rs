@@ -480,7 +480,11 @@ impl Session {
         }
         let old = std::mem::take(&mut self.out.buf);
         let mut pos = 0;
+        // An empty range is a write whose reply CLIENT REPLY dropped.
         for (start, end) in ranges {
+            if start < pos || start >= end || end > old.len() {
+                continue;
+            }
             self.out.buf.extend_from_slice(&old[pos..start]);
             self.out.buf.extend_from_slice(NOT_REPLICATED);
             pos = end;
