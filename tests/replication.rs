@@ -183,6 +183,11 @@ fn redis_replica_of_shard_converges() {
     assert_same(master.port, replica.port);
     // It reports its offset, so the master sees it online and acked.
     wait_until!(SYNC_WAIT, field(master.port, "slave0").contains("state=online"));
+    // WAIT asks it with REPLCONF GETACK rather than waiting for its
+    // once-a-second ACK.
+    let mut m = master.client();
+    m.cmd(&["SET", "waited", "1"]).unwrap();
+    assert_eq!(text(&mut m, &["WAIT", "1", "5000"]), ":1\r\n");
 }
 
 #[test]
@@ -329,6 +334,20 @@ fn sync_serves_redis_cli_rdb() {
         .output()
         .expect("redis-cli");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // `redis-cli --cluster backup` sends an inline SYNC on a plain
+    // connection and reads `$<len>` and the snapshot.
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", master.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut c, b"SYNC\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        std::io::Read::read_exact(&mut c, &mut byte).expect("snapshot header");
+        head.push(byte[0]);
+        assert!(head.len() < 64, "no snapshot header: {head:?}");
+    }
+    let head = String::from_utf8_lossy(&head).trim_start_matches('\n').to_string();
+    assert!(head.starts_with('$') && head.trim_end()[1..].parse::<usize>().is_ok(), "{head:?}");
     let rdb = std::fs::read(&path).expect("the rdb file");
     assert!(rdb.starts_with(b"REDIS0010"));
     if slotway_testkit::have_tool("redis-check-rdb") {
