@@ -88,6 +88,11 @@ fn keys() {
 }
 
 #[test]
+fn persistence() {
+    compare("persistence.redis");
+}
+
+#[test]
 fn hashes() {
     compare("hashes.redis");
 }

@@ -17,6 +17,8 @@ pub mod hash;
 pub mod info;
 pub mod keys;
 pub mod list;
+pub mod migrate;
+pub mod persistence;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -68,6 +70,22 @@ pub enum Action {
     Close,
     /// Stop the server (SHUTDOWN); the flag asks for a final save.
     Shutdown { save: Option<bool> },
+    /// Finish the command outside the keyspace lock (MIGRATE's network
+    /// part): the session runs it on a blocking thread and writes the
+    /// reply bytes it returns before the next request runs.
+    Detach(Detached),
+}
+
+/// Work a command leaves for after the lock: given the shared state, it
+/// returns the reply (protocol-independent bytes).
+pub struct Detached(pub Box<DetachedFn>);
+
+pub type DetachedFn = dyn FnOnce(&Shared) -> Vec<u8> + Send;
+
+impl std::fmt::Debug for Detached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Detached")
+    }
 }
 
 pub struct Ctx<'a> {
@@ -143,6 +161,8 @@ impl Registry {
             set::COMMANDS,
             zset::COMMANDS,
             scripting::COMMANDS,
+            persistence::COMMANDS,
+            migrate::COMMANDS,
         ];
         let mut map = HashMap::new();
         for cmd in families.iter().copied().flatten() {

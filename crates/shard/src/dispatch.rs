@@ -78,6 +78,9 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if ctx.client.multi.is_some() && spec.has(flags::NO_MULTI) {
         return refuse(ctx, Some(reg), "ERR Command not allowed inside a transaction");
     }
+    if (spec.has(flags::WRITE) || spec.name == "ping") && ctx.shared.persist.writes_denied(ctx.config) {
+        return refuse(ctx, Some(reg), crate::persist::snapshot::MISCONF);
+    }
     if ctx.client.in_pubsub_mode() && !allowed_in_pubsub(spec.name) {
         reg.rejected.fetch_add(1, Ordering::Relaxed);
         ctx.out.error(&format!(

@@ -19,6 +19,7 @@ pub mod expire;
 pub mod glob;
 pub(crate) mod long_double;
 pub mod memory;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod session;

@@ -120,7 +120,12 @@ fn serve(config: Config) -> ExitCode {
         }
     };
     let shared = server::Shared::new(config);
+    if let Err(e) = slotway_shard::persist::snapshot::load_at_start(&shared) {
+        tracing::warn!("Fatal error loading the DB: {e}. Exiting.");
+        return ExitCode::FAILURE;
+    }
     let signals = shared.clone();
+    let shared_run = shared.clone();
     let result = runtime.block_on(async move {
         tokio::spawn(async move {
             let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -137,8 +142,17 @@ fn serve(config: Config) -> ExitCode {
             tracing::warn!("Received {name} scheduling shutdown...");
             signals.shutdown.cancel();
         });
-        server::run(shared).await
+        server::run(shared_run).await
     });
+    // A signal (or SHUTDOWN, which has saved already) ended the server:
+    // the final save when save rules exist.
+    {
+        let cfg = shared.config.load();
+        let mut store = shared.store.lock();
+        if slotway_shard::persist::snapshot::final_save(&shared, &mut store, &cfg, None).is_err() {
+            tracing::warn!("Error trying to save the DB. Exit anyway.");
+        }
+    }
     match result {
         Ok(()) => {
             tracing::warn!("Redis is now ready to exit, bye bye...");

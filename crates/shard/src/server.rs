@@ -78,6 +78,8 @@ pub struct Shared {
     pub pause: crate::command::client::Pause,
     /// Failed authentications (ACL LOG).
     pub acl_log: crate::command::server::AclLog,
+    /// RDB snapshots: the running child, last save, INFO persistence.
+    pub persist: crate::persist::snapshot::State,
 }
 
 impl Shared {
@@ -102,6 +104,7 @@ impl Shared {
             monitors: Default::default(),
             pause: Default::default(),
             acl_log: Default::default(),
+            persist: crate::persist::snapshot::State::new(unix_ms() / 1000),
         })
     }
 
@@ -172,6 +175,7 @@ pub async fn run(shared: Arc<Shared>) -> anyhow::Result<()> {
     anyhow::ensure!(!listeners.is_empty(), "no listening socket could be bound");
     tracing::info!(port = shared.port.load(Ordering::Relaxed), "Ready to accept connections tcp");
     tokio::spawn(crate::expire::active_cycle(shared.clone()));
+    tokio::spawn(persist_cron(shared.clone()));
     let mut accepts = Vec::new();
     for l in listeners {
         accepts.push(tokio::spawn(accept_loop(shared.clone(), l)));
@@ -216,6 +220,17 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         let laddr = stream.local_addr().unwrap_or(addr);
         let handle = shared.new_client(addr, laddr);
         tokio::spawn(crate::session::run(shared.clone(), stream, handle));
+    }
+}
+
+/// Reaps background saves and applies the save rules, ten times a second.
+async fn persist_cron(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tick.tick() => crate::persist::snapshot::cron(&shared),
+        }
     }
 }
 

@@ -61,6 +61,8 @@ enum Next {
     },
     /// CLIENT PAUSE holds the next request until then.
     Paused(std::time::Instant),
+    /// A command finishing outside the lock (MIGRATE).
+    Detached(crate::command::Detached),
 }
 
 impl Session {
@@ -179,6 +181,13 @@ impl Session {
                         _ = self.shared.shutdown.cancelled() => return Ok(true),
                     }
                 }
+                Next::Detached(work) => {
+                    let shared = self.shared.clone();
+                    let reply = tokio::task::spawn_blocking(move || (work.0)(&shared))
+                        .await
+                        .unwrap_or_else(|_| b"-ERR internal error\r\n".to_vec());
+                    self.out.raw(&reply);
+                }
                 Next::Block { rx, timeout } => {
                     self.flush(stream).await?;
                     if self.wait_blocked(stream, inbuf, rx, timeout).await? {
@@ -242,6 +251,7 @@ impl Session {
                     shared.shutdown.cancel();
                     return Next::Close;
                 }
+                Some(Action::Detach(work)) => return Next::Detached(work),
                 Some(Action::Block { keys, timeout }) => {
                     let (tx, rx) = oneshot::channel();
                     store.block(Waiter {

@@ -23,7 +23,10 @@ impl TestServer {
         Self::with_config(Config::default())
     }
 
-    pub fn with_config(config: Config) -> Self {
+    pub fn with_config(mut config: Config) -> Self {
+        // No save rules: FLUSHALL and SHUTDOWN would write dump.rdb into
+        // the test's working directory.
+        config.save.clear();
         let shared = Shared::new(config);
         let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         let client = Client::new(shared.new_client(addr, addr), true);
@@ -38,6 +41,11 @@ impl TestServer {
 
     /// Runs one command given as separate arguments (which may hold spaces).
     pub fn cmd_args(&mut self, args: &[Bytes]) -> String {
+        String::from_utf8_lossy(&self.cmd_raw(args)).into_owned()
+    }
+
+    /// Runs one command and returns the reply's exact bytes (binary safe).
+    pub fn cmd_raw(&mut self, args: &[Bytes]) -> Vec<u8> {
         let shared = self.shared.clone();
         let config = shared.config.load_full();
         let mut store = shared.store.lock();
@@ -56,7 +64,7 @@ impl TestServer {
         if !store.ready.is_empty() {
             crate::dispatch::serve_blocked(&mut store, &shared);
         }
-        String::from_utf8_lossy(&out.buf).into_owned()
+        out.buf.to_vec()
     }
 }
 

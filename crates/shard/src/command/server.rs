@@ -1,9 +1,9 @@
 //! Server commands: COMMAND, TIME, SHUTDOWN, SLOWLOG, LATENCY, MEMORY,
 //! LOLWUT, DEBUG, MONITOR and ACL (for the single default user).
 //!
-//! CONFIG and INFO live elsewhere; persistence and replication commands
-//! (SAVE, BGSAVE, REPLICAOF, ...) are not registered yet, so they get
-//! Redis's unknown-command error.
+//! CONFIG and INFO live elsewhere, persistence commands in
+//! [`super::persistence`]; replication commands (REPLICAOF, ...) are not
+//! registered yet, so they get Redis's unknown-command error.
 
 mod acl;
 pub use acl::AclLog;
@@ -57,9 +57,10 @@ fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Nothing is persisted yet,
-/// so there is never a shutdown in progress to abort and NOW/FORCE change
-/// nothing: the server stops at once.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The final save (SAVE, or
+/// by default when save rules exist) happens here, under the lock; if it
+/// fails the server stays up unless FORCE. There is never a shutdown in
+/// progress to abort: the server stops at once.
 fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut save = None;
     let mut abort = false;
@@ -82,6 +83,11 @@ fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
         return Err(CmdError::err("ERR No shutdown in progress."));
+    }
+    let force = args[1..].iter().any(|a| is(a, "force"));
+    tracing::warn!("User requested shutdown...");
+    if crate::persist::snapshot::final_save(ctx.shared, ctx.store, ctx.config, save).is_err() && !force {
+        return Err(CmdError::err("ERR Errors trying to SHUTDOWN. Check logs."));
     }
     ctx.action = Some(Action::Shutdown { save });
     Ok(())

@@ -95,18 +95,19 @@ pub fn persistence(ctx: &Ctx<'_>, s: &mut Section<'_>) {
         s.f(k, 0);
     }
     s.f("current_fork_perc", "0.00");
+    let st = ctx.shared.persist.status();
     s.f("current_save_keys_processed", 0);
     s.f("current_save_keys_total", 0);
     s.f("rdb_changes_since_last_save", ctx.store.dirty);
-    s.f("rdb_bgsave_in_progress", 0);
-    s.f("rdb_last_save_time", ctx.shared.started_ms / 1000);
-    s.f("rdb_last_bgsave_status", "ok");
-    s.f("rdb_last_bgsave_time_sec", -1);
-    s.f("rdb_current_bgsave_time_sec", -1);
-    s.f("rdb_saves", 0);
+    s.f("rdb_bgsave_in_progress", u8::from(st.child.is_some()));
+    s.f("rdb_last_save_time", st.lastsave);
+    s.f("rdb_last_bgsave_status", if st.last_bgsave_ok { "ok" } else { "err" });
+    s.f("rdb_last_bgsave_time_sec", st.last_bgsave_secs);
+    s.f("rdb_current_bgsave_time_sec", st.child.map_or(-1, |c| c.started.elapsed().as_secs() as i64));
+    s.f("rdb_saves", st.saves);
     s.f("rdb_last_cow_size", 0);
-    s.f("rdb_last_load_keys_expired", 0);
-    s.f("rdb_last_load_keys_loaded", 0);
+    s.f("rdb_last_load_keys_expired", st.last_load_expired);
+    s.f("rdb_last_load_keys_loaded", st.last_load_keys);
     s.f("aof_enabled", ctx.config.appendonly as u8);
     s.f("aof_rewrite_in_progress", 0);
     s.f("aof_rewrite_scheduled", 0);

@@ -131,8 +131,12 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let lazy = flush_async(args)?;
     ctx.store.touch_all(None);
     let n: usize = ctx.store.dbs.iter_mut().map(|db| empty(db, lazy)).sum();
+    ctx.dirty(n as u64);
+    // As Redis: a running BGSAVE is stopped, and with save rules the empty
+    // dataset is saved at once.
+    crate::persist::snapshot::after_flushall(ctx.shared, ctx.store, ctx.config);
     // One more for the command itself, as Redis counts it.
-    ctx.dirty(n as u64 + 1);
+    ctx.dirty(1);
     ctx.out.ok();
     Ok(())
 }

@@ -76,6 +76,13 @@ impl Entry {
         lru_clock().wrapping_sub(last) & LRU_MASK
     }
 
+    /// Sets the access clock as if the key was last used `secs` ago
+    /// (RESTORE ... IDLETIME).
+    pub fn set_idle_secs(&mut self, secs: u64) {
+        let at = lru_clock().wrapping_sub(secs) & LRU_MASK;
+        self.meta = (self.meta & EXPIRE_MASK) | (at << EXPIRE_BITS);
+    }
+
     /// Marks the key as just accessed.
     pub fn touch(&mut self) {
         self.meta = (self.meta & EXPIRE_MASK) | (lru_clock() << EXPIRE_BITS);
