@@ -2,7 +2,8 @@
 //! the bookkeeping after it (WATCH, blocked clients, expired keys, stats).
 //!
 //! The order of checks follows Redis's `processCommand`: unknown command,
-//! arity, authentication, pub/sub context, then MULTI queueing.
+//! arity, authentication, no-multi, memory (eviction and the OOM refusal,
+//! see [`crate::evict`]), pub/sub context, then MULTI queueing.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -78,6 +79,9 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if ctx.client.multi.is_some() && spec.has(flags::NO_MULTI) {
         return refuse(ctx, Some(reg), "ERR Command not allowed inside a transaction");
     }
+    if !crate::evict::admit(ctx, spec) {
+        return refuse(ctx, Some(reg), crate::evict::OOM_ERROR);
+    }
     if ctx.client.in_pubsub_mode() && !allowed_in_pubsub(spec.name) {
         reg.rejected.fetch_add(1, Ordering::Relaxed);
         ctx.out.error(&format!(
@@ -124,6 +128,11 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
             for k in &expired {
                 ctx.store.touch(d, k);
             }
+        }
+        if !ctx.store.dbs[d].evicted.is_empty() {
+            // Counted and shown to WATCH when evicted (crate::evict);
+            // here only handed on.
+            let _evicted = std::mem::take(&mut ctx.store.dbs[d].evicted);
         }
     }
     if ctx.shared.monitors.active()

@@ -10,8 +10,11 @@
 //! ([`Db::expire_cycle`]). Lazily expired keys are queued in
 //! [`Db::expired`] so the caller can count them and tell WATCHers.
 //!
-//! Each [`Entry`] also carries a coarse access clock for OBJECT IDLETIME,
-//! packed into the expiry's word so that it costs no memory per key.
+//! Each [`Entry`] also carries a coarse access record for OBJECT IDLETIME
+//! / FREQ and eviction, packed into the expiry's word so that it costs no
+//! memory per key; [`Db::access`] says whether it is an LRU clock or an LFU
+//! counter. Eviction samples keys through [`Db::sample`] (in `sample.rs`)
+//! and queues what it deleted in [`Db::evicted`].
 //! Lookups come in Redis's flavours: reads ([`Db::get_read`], the typed
 //! getters) count hits and mark the key accessed, [`Db::get_notouch`]
 //! counts but does not mark, [`Db::get_write`] marks but does not count.
@@ -32,8 +35,9 @@ use super::{Blob, Str, Value};
 use crate::error::CmdError;
 
 mod entry;
+mod sample;
 
-pub use entry::{lru_clock, update_lru_clock, Entry, FAR_EXPIRE};
+pub use entry::{lru_clock, update_lru_clock, Access, Entry, FAR_EXPIRE, LFU_INIT};
 
 /// One slot's keys. A `HashTable` rather than a `HashMap` so that a lookup
 /// can inspect an entry and then either hand it out or delete it (lazy
@@ -53,6 +57,13 @@ pub struct Db {
     expire_cursor: usize,
     /// Keys removed by lazy expiry since the caller last drained this.
     pub expired: Vec<Blob>,
+    /// Keys removed by eviction, queued like `expired` so that the
+    /// dispatcher can hand them on (WATCH and the counters were already
+    /// told when they went).
+    pub evicted: Vec<Blob>,
+    /// How lookups record an access: set from the maxmemory policy by
+    /// [`crate::evict`], kept across FLUSHDB.
+    pub access: Access,
     /// Reads that found / did not find their key (INFO keyspace_hits).
     /// Cells so a read that hands out a borrowed value can still count.
     pub hits: Cell<u64>,
@@ -150,7 +161,7 @@ impl Db {
         expired: &mut Vec<Blob>,
         key: &[u8],
         now: u64,
-        touch: bool,
+        touch: Option<Access>,
     ) -> Option<&'a mut Entry> {
         update_lru_clock(now);
         let slot = key_slot(key) as usize;
@@ -167,8 +178,8 @@ impl Db {
             }
             Ok(occupied) => {
                 let e = &mut occupied.into_mut().1;
-                if touch {
-                    e.touch();
+                if let Some(access) = touch {
+                    e.touch_as(access);
                 }
                 Some(e)
             }
@@ -189,7 +200,7 @@ impl Db {
             &mut self.expired,
             key,
             now,
-            true,
+            Some(self.access),
         )
     }
 
@@ -204,15 +215,25 @@ impl Db {
     }
 
     /// Stores `entry` under `key`, replacing any old value and its expiry.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+    pub fn insert(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
         self.ensure();
+        let lfu = matches!(self.access, Access::Lfu { .. });
         let slot = key_slot(key) as usize;
         let volatile = entry.expire() != 0;
         let hash = Self::hash(&self.hasher, key);
         let hasher = &self.hasher;
         let old = match self.slots[slot].entry(hash, |(k, _)| **k == *key, |(k, _)| Self::hash(hasher, k)) {
-            Slot::Occupied(mut o) => Some(std::mem::replace(&mut o.get_mut().1, entry)),
+            Slot::Occupied(mut o) => {
+                if lfu {
+                    // An overwritten key keeps its frequency, as in Redis.
+                    entry.inherit_access(&o.get().1);
+                }
+                Some(std::mem::replace(&mut o.get_mut().1, entry))
+            }
             Slot::Vacant(v) => {
+                if lfu {
+                    entry.init_lfu();
+                }
                 v.insert((key.into(), entry));
                 self.len += 1;
                 None
@@ -289,7 +310,7 @@ impl Db {
     pub fn clear(&mut self) -> usize {
         let n = self.len;
         let (hits, misses) = (self.hits.get(), self.misses.get());
-        *self = Db { hits: Cell::new(hits), misses: Cell::new(misses), ..Db::default() };
+        *self = Db { hits: Cell::new(hits), misses: Cell::new(misses), access: self.access, ..Db::default() };
         n
     }
 
@@ -436,7 +457,7 @@ impl Db {
             &mut self.expired,
             key,
             now,
-            touch,
+            touch.then_some(self.access),
         );
         if count {
             let counter = if found.is_some() { &self.hits } else { &self.misses };
@@ -466,7 +487,7 @@ impl Db {
     /// caller can free them elsewhere (FLUSHDB ASYNC). Counters stay.
     pub fn take(&mut self) -> Db {
         let (hits, misses) = (self.hits.get(), self.misses.get());
-        let fresh = Db { hits: Cell::new(hits), misses: Cell::new(misses), ..Db::default() };
+        let fresh = Db { hits: Cell::new(hits), misses: Cell::new(misses), access: self.access, ..Db::default() };
         std::mem::replace(self, fresh)
     }
 
