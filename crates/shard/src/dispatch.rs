@@ -152,6 +152,14 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
 fn refuse(ctx: &mut Ctx<'_>, reg: Option<&Registered>, err: &str) {
     if let Some(reg) = reg {
         reg.rejected.fetch_add(1, Ordering::Relaxed);
+        if reg.spec.name == "exec" && ctx.client.multi.is_some() {
+            // A refused EXEC ends the transaction and says why, as Redis's
+            // execCommandAbort does.
+            crate::command::transaction::discard_transaction(ctx);
+            ctx.shared.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+            ctx.out.error(&format!("EXECABORT Transaction discarded because of: {err}"));
+            return;
+        }
     }
     if ctx.client.multi.is_some() {
         ctx.client.multi_error = true;

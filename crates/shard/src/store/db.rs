@@ -245,6 +245,19 @@ impl Db {
         old
     }
 
+    /// Gives back most of a slot table's room once it is three quarters
+    /// empty. A slot's table grows to the most keys the slot ever held at
+    /// once; under churn (deletes, eviction) that peak is several times the
+    /// average, and 16384 tables kept at their peaks would cost more than
+    /// the keys. The quarter threshold keeps a table near the boundary from
+    /// resizing back and forth.
+    fn shrink(table: &mut SlotTable, hasher: &DefaultHashBuilder) {
+        let (len, cap) = (table.len(), table.capacity());
+        if cap >= 7 && len * 4 <= cap {
+            table.shrink_to(len * 2, |(k, _)| Self::hash(hasher, k));
+        }
+    }
+
     /// Drops the side record of a far expiry. The expiry paths never need
     /// to: a key expiring after 2109 has not expired yet.
     fn forget_far(&mut self, key: &[u8]) {
@@ -267,7 +280,8 @@ impl Db {
         let slot = key_slot(key) as usize;
         let hash = Self::hash(&self.hasher, key);
         let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
-        let ((_, e), _) = occupied.remove();
+        let ((_, e), table) = occupied.remove();
+        Self::shrink(table.into_table(), &self.hasher);
         self.len -= 1;
         self.adjust_volatile(slot, e.expire() != 0, false);
         self.forget_far(key);
@@ -472,7 +486,8 @@ impl Db {
         let slot = key_slot(key) as usize;
         let hash = Self::hash(&self.hasher, key);
         let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
-        let ((k, e), _) = occupied.remove();
+        let ((k, e), table) = occupied.remove();
+        Self::shrink(table.into_table(), &self.hasher);
         self.len -= 1;
         self.adjust_volatile(slot, e.expire() != 0, false);
         self.forget_far(key);
