@@ -30,7 +30,7 @@ use slotway_slots::commands::{flags, CommandSpec};
 
 use crate::command::{Ctx, Lookup};
 use crate::config::Config;
-use crate::memory::{self, ThreadNet};
+use crate::memory;
 use crate::server::Shared;
 use crate::store::db::Access;
 use crate::store::{Blob, Entry, Store};
@@ -161,17 +161,16 @@ pub trait Meter {
     fn excess(&mut self, store: &Store) -> u64;
 }
 
-/// The real meter: the recent used-memory reading, less what this thread
-/// has freed since.
+/// The real meter: [`memory::used_recent`], which follows this thread's
+/// frees as they happen.
 struct Jemalloc {
-    used: u64,
+    now_ms: u64,
     max: u64,
-    net: ThreadNet,
 }
 
 impl Meter for Jemalloc {
     fn excess(&mut self, _store: &Store) -> u64 {
-        self.used.saturating_sub(self.net.freed()).saturating_sub(self.max)
+        memory::used_recent(self.now_ms).saturating_sub(self.max)
     }
 }
 
@@ -190,7 +189,8 @@ pub fn admit(ctx: &mut Ctx<'_>, spec: &CommandSpec) -> bool {
     if used <= settings.maxmemory {
         return true;
     }
-    if perform(ctx.store, settings, &mut Jemalloc::new(used, settings.maxmemory)) != Outcome::Fail {
+    let mut meter = Jemalloc { now_ms: ctx.now, max: settings.maxmemory };
+    if perform(ctx.store, settings, &mut meter) != Outcome::Fail {
         return true;
     }
     // Queueing in MULTI could grow without bound, so only the commands that
@@ -207,18 +207,6 @@ fn queued_may_grow(ctx: &Ctx<'_>) -> bool {
         Lookup::Found(reg) | Lookup::MissingSubcommand(reg) => reg.spec.has(flags::DENYOOM),
         _ => false,
     })
-}
-
-impl Jemalloc {
-    fn new(used: u64, max: u64) -> Self {
-        Jemalloc { used, max, net: ThreadNet::start() }
-    }
-}
-
-impl Drop for Jemalloc {
-    fn drop(&mut self) {
-        memory::note_freed(self.net.freed());
-    }
 }
 
 /// Switches how every database records accesses (the policy changed
@@ -259,7 +247,7 @@ pub fn perform(store: &mut Store, settings: &Settings, meter: &mut impl Meter) -
 /// Deletes one victim and reports it.
 fn evict(store: &mut Store, db: usize, key: Blob) {
     let Some(entry) = store.dbs[db].remove(&key) else { return };
-    // Freed here, on this thread, where the meter can see it.
+    // Freed here, on this thread, where the meter sees it at once.
     drop(entry);
     store.stats.evicted_keys += 1;
     store.touch(db, &key);
@@ -328,13 +316,10 @@ pub async fn cycle(shared: &Shared, budget: Duration) {
         }
         let outcome = {
             let mut store = shared.store.lock();
-            let used = memory::used_bytes();
-            if used <= settings.maxmemory {
-                return;
-            }
             // The keys it evicts stay queued in `Db::evicted` until the
             // next command's bookkeeping hands them on.
-            let outcome = perform(&mut store, &settings, &mut Jemalloc::new(used, settings.maxmemory));
+            let mut meter = Jemalloc { now_ms: crate::server::unix_ms(), max: settings.maxmemory };
+            let outcome = perform(&mut store, &settings, &mut meter);
             if !store.ready.is_empty() {
                 crate::dispatch::serve_blocked(&mut store, shared);
             }

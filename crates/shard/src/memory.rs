@@ -7,21 +7,32 @@
 //!
 //! jemalloc only publishes fresh totals when its statistics epoch is
 //! advanced, which costs several microseconds: too much for every command.
-//! So the `maxmemory` check reads [`used_recent`], a reading refreshed at
-//! most once per millisecond (a millisecond of writes is a few tens of
-//! kilobytes at full speed), and eviction, which must see its own frees at
-//! once, measures them with jemalloc's per-thread byte counters
-//! ([`ThreadNet`]), which cost nothing to read, then lowers the reading by
-//! what it freed ([`note_freed`]).
+//! So the `maxmemory` check reads [`used_recent`]: a global reading
+//! refreshed at most once per millisecond, plus what the calling thread has
+//! allocated and freed since (jemalloc's per-thread byte counters, which
+//! cost a load each). A batch of pipelined writes, or an eviction run,
+//! therefore sees its own effect at once, whatever its size; what other
+//! threads did meanwhile shows at the next refresh.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tikv_jemalloc_ctl::thread::{allocatedp, deallocatedp, ThreadLocal};
 use tikv_jemalloc_ctl::{epoch, stats};
 
-/// The last reading of [`used_bytes`] and the unix millisecond it is for.
+/// The last global reading, the unix millisecond it was taken for, and a
+/// number that changes with every reading.
 static RECENT: AtomicU64 = AtomicU64::new(0);
 static RECENT_AT: AtomicU64 = AtomicU64::new(0);
+static READING: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's jemalloc byte counters (allocated, deallocated).
+    static COUNTERS: Option<(ThreadLocal<u64>, ThreadLocal<u64>)> =
+        allocatedp::read().ok().zip(deallocatedp::read().ok());
+    /// The reading this thread last saw and its net bytes at that moment.
+    static SEEN: Cell<(u64, u64)> = const { Cell::new((u64::MAX, 0)) };
+}
 
 /// Bytes currently allocated by the program, or 0 when the allocator
 /// cannot say (a test binary running on the system allocator).
@@ -30,55 +41,44 @@ pub fn used_bytes() -> u64 {
     let _ = epoch::advance();
     let used = stats::allocated::read().map(|n| n as u64).unwrap_or(0);
     RECENT.store(used, Ordering::Relaxed);
+    READING.fetch_add(1, Ordering::Relaxed);
     used
 }
 
-/// [`used_bytes`] as of `now_ms` (unix milliseconds): a fresh reading the
-/// first time a millisecond asks, the cached one after that.
+/// What this thread allocated less what it freed, wrapping (only
+/// differences mean anything).
+fn thread_net() -> u64 {
+    COUNTERS.with(|c| c.map_or(0, |(a, d)| a.get().wrapping_sub(d.get())))
+}
+
+/// Used memory as of `now_ms` (unix milliseconds): a fresh global reading
+/// the first time a millisecond asks; after that the reading plus this
+/// thread's net allocations since it first looked at it.
 pub fn used_recent(now_ms: u64) -> u64 {
     let at = RECENT_AT.load(Ordering::Relaxed);
     if at != now_ms && RECENT_AT.compare_exchange(at, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-        return used_bytes();
+        let used = used_bytes();
+        SEEN.with(|s| s.set((READING.load(Ordering::Relaxed), thread_net())));
+        return used;
     }
-    RECENT.load(Ordering::Relaxed)
-}
-
-/// Lowers the cached reading by `bytes` just freed, so that the next
-/// check within the same millisecond sees them gone.
-pub fn note_freed(bytes: u64) {
-    let _ = RECENT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(bytes)));
+    let reading = READING.load(Ordering::Relaxed);
+    let recent = RECENT.load(Ordering::Relaxed);
+    let net = thread_net();
+    SEEN.with(|s| {
+        let (seen, base) = s.get();
+        if seen != reading {
+            s.set((reading, net));
+            recent
+        } else {
+            recent.saturating_add_signed(net.wrapping_sub(base) as i64)
+        }
+    })
 }
 
 /// Bytes of physical memory mapped by the allocator (`used_memory_rss`).
 pub fn resident_bytes() -> u64 {
     let _ = epoch::advance();
     stats::resident::read().map(|n| n as u64).unwrap_or(0)
-}
-
-/// The bytes the current thread freed, net of what it allocated, since
-/// [`ThreadNet::start`]: exact and immediate, unlike the global totals,
-/// which lag by whatever sits in the thread's allocation cache. Not `Send`:
-/// it reads counters of the thread that created it.
-pub struct ThreadNet {
-    counters: Option<(ThreadLocal<u64>, ThreadLocal<u64>)>,
-    allocated: u64,
-    deallocated: u64,
-}
-
-impl ThreadNet {
-    pub fn start() -> Self {
-        let counters = allocatedp::read().ok().zip(deallocatedp::read().ok());
-        let (allocated, deallocated) = counters.map_or((0, 0), |(a, d)| (a.get(), d.get()));
-        ThreadNet { counters, allocated, deallocated }
-    }
-
-    /// Net bytes freed so far (0 when the allocator keeps no counters).
-    pub fn freed(&self) -> u64 {
-        let Some((a, d)) = self.counters else { return 0 };
-        let freed = d.get().wrapping_sub(self.deallocated);
-        let allocated = a.get().wrapping_sub(self.allocated);
-        freed.saturating_sub(allocated)
-    }
 }
 
 #[cfg(test)]
@@ -89,9 +89,6 @@ mod tests {
         let _ = super::used_bytes();
         let _ = super::resident_bytes();
         let _ = super::used_recent(1);
-        super::note_freed(10);
-        let net = super::ThreadNet::start();
-        drop(vec![0u8; 4096]);
-        let _ = net.freed();
+        let _ = super::used_recent(1);
     }
 }
