@@ -91,7 +91,12 @@ fn keyspace(c: &mut RawClient) -> (u64, u64) {
 /// Used memory is back within 5% of the limit (every command, INFO
 /// included, evicts first, so this settles at once).
 fn assert_holds_limit(c: &mut RawClient, what: &str) {
-    wait_until!(Duration::from_secs(5), info(c, "used_memory") <= MAX + MAX / 20, "{what}: used_memory {} over {MAX}", info(c, "used_memory"));
+    wait_until!(
+        Duration::from_secs(5),
+        info(c, "used_memory") <= MAX + MAX / 20,
+        "{what}: used_memory {} over {MAX}",
+        info(c, "used_memory")
+    );
 }
 
 fn shard(policy: &str) -> Server {
@@ -223,7 +228,10 @@ fn volatile_policies_spare_keys_without_ttl() {
         }
         assert!(!refused.is_empty() && refused.iter().all(|(_, r)| r == OOM), "{policy}: {:?}", refused.first());
         assert_eq!(keyspace(&mut c).1, 0, "{policy}: refused while keys with a TTL were left");
-        assert_eq!(c.cmd(&["GET", "p1"]).unwrap(), format!("$100\r\n{}\r\n", String::from_utf8_lossy(&value(1))).into_bytes());
+        assert_eq!(
+            c.cmd(&["GET", "p1"]).unwrap(),
+            format!("$100\r\n{}\r\n", String::from_utf8_lossy(&value(1))).into_bytes()
+        );
     }
 }
 
@@ -319,7 +327,10 @@ fn config_set_takes_effect_at_once() {
     assert_holds_limit(&mut c, "after CONFIG SET");
     assert!(info(&mut c, "evicted_keys") > 0);
     let text = c.cmd_str(&["INFO", "memory"]);
-    assert!(text.contains("maxmemory:8388608\r\nmaxmemory_human:8.00M\r\nmaxmemory_policy:allkeys-random\r\n"), "{text}");
+    assert!(
+        text.contains("maxmemory:8388608\r\nmaxmemory_human:8.00M\r\nmaxmemory_policy:allkeys-random\r\n"),
+        "{text}"
+    );
     // Lifting the limit stops eviction.
     assert_eq!(c.cmd_str(&["CONFIG", "SET", "maxmemory", "0"]), "+OK\r\n");
     let before = info(&mut c, "evicted_keys");

@@ -237,7 +237,7 @@ pub fn perform(store: &mut Store, settings: &Settings, meter: &mut impl Meter) -
         evict(store, db, key);
         evicted += 1;
         // Reading the clock costs; Redis also looks every 16 keys.
-        if evicted % 16 == 0 && started.elapsed() > limit {
+        if evicted.is_multiple_of(16) && started.elapsed() > limit {
             return if meter.excess(store) == 0 { Outcome::Ok } else { Outcome::Running };
         }
     }

@@ -68,7 +68,7 @@ fn noeviction_fails_and_leaves_everything() {
 #[test]
 fn allkeys_lru_evicts_the_idlest() {
     let s = settings("allkeys-lru");
-    let mut st = store(&s, 2000, |i, e| e.set_idle_for_test((i % 100) as u64 * 10));
+    let mut st = store(&s, 2000, |i, e| e.set_idle_secs((i % 100) as u64 * 10));
     assert_eq!(perform(&mut st, &s, &mut Keys { max: 1800 }), Outcome::Ok);
     let gone = evicted_numbers(&mut st);
     assert_eq!(gone.len(), 200);
@@ -82,7 +82,7 @@ fn allkeys_lru_evicts_the_idlest() {
 #[test]
 fn allkeys_lfu_evicts_the_rarest() {
     let s = settings("allkeys-lfu");
-    let mut st = store(&s, 2000, |i, e| e.set_lfu_for_test(5 + (i % 100) as u64, 0));
+    let mut st = store(&s, 2000, |i, e| e.set_lfu(5 + (i % 100) as u64, 0));
     assert_eq!(perform(&mut st, &s, &mut Keys { max: 1800 }), Outcome::Ok);
     let gone = evicted_numbers(&mut st);
     assert_eq!(gone.len(), 200);
@@ -111,7 +111,7 @@ fn volatile_ttl_evicts_the_soonest_to_expire() {
 fn volatile_policies_only_take_keys_with_a_ttl() {
     for policy in ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"] {
         let s = settings(policy);
-        let mut st = store(&s, 500, |i, e| e.set_idle_for_test(i as u64));
+        let mut st = store(&s, 500, |i, e| e.set_idle_secs(i as u64));
         for i in (0..500).step_by(5) {
             st.dbs[0].set_expire(format!("k{i}").as_bytes(), 4_000_000_000_000 + i as u64);
         }
@@ -144,11 +144,11 @@ fn random_policies_go_round_the_databases() {
 #[test]
 fn sampling_spans_databases_and_the_pool() {
     let s = settings("allkeys-lru");
-    let mut st = store(&s, 300, |_, e| e.set_idle_for_test(1));
+    let mut st = store(&s, 300, |_, e| e.set_idle_secs(1));
     // The idlest keys live in database 1.
     for i in 0..300 {
         let mut e = Entry::new(Value::Str(b"v"[..].into()));
-        e.set_idle_for_test(1000);
+        e.set_idle_secs(1000);
         st.dbs[1].insert(format!("d{i}").as_bytes(), e);
     }
     assert_eq!(perform(&mut st, &s, &mut Keys { max: 500 }), Outcome::Ok);

@@ -246,14 +246,16 @@ impl Db {
     }
 
     /// Gives back most of a slot table's room once it is three quarters
-    /// empty. A slot's table grows to the most keys the slot ever held at
+    /// empty, and all of it once empty. A slot's table grows to the most keys the slot ever held at
     /// once; under churn (deletes, eviction) that peak is several times the
     /// average, and 16384 tables kept at their peaks would cost more than
     /// the keys. The quarter threshold keeps a table near the boundary from
     /// resizing back and forth.
     fn shrink(table: &mut SlotTable, hasher: &DefaultHashBuilder) {
         let (len, cap) = (table.len(), table.capacity());
-        if cap >= 7 && len * 4 <= cap {
+        // An empty table frees its allocation: 16384 of them at the
+        // smallest size would still hold 4 MB.
+        if (len == 0 && cap > 0) || (cap >= 7 && len * 4 <= cap) {
             table.shrink_to(len * 2, |(k, _)| Self::hash(hasher, k));
         }
     }

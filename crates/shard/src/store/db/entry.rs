@@ -167,14 +167,17 @@ impl Entry {
     }
 }
 
-/// Test hooks: an access record as if set in the past.
-#[cfg(test)]
+/// Setting an access record from outside: RESTORE's IDLETIME and FREQ
+/// options, and tests.
 impl Entry {
-    pub(crate) fn set_idle_for_test(&mut self, idle_secs: u64) {
+    /// The LRU record of a key last accessed `idle_secs` ago.
+    pub fn set_idle_secs(&mut self, idle_secs: u64) {
         self.put_access(lru_clock().wrapping_sub(idle_secs));
     }
 
-    pub(crate) fn set_lfu_for_test(&mut self, counter: u64, minutes_ago: u64) {
+    /// The LFU record of a key with `counter` (at most 255), last decayed
+    /// `minutes_ago`.
+    pub fn set_lfu(&mut self, counter: u64, minutes_ago: u64) {
         let then = lfu_minutes().wrapping_sub(minutes_ago) & LFU_MINUTES_MASK;
         self.put_access((then << LFU_COUNTER_BITS) | counter.min(LFU_COUNTER_MASK));
     }
@@ -197,7 +200,6 @@ fn lfu_increment(counter: u64, log_factor: u32) -> u64 {
 }
 
 impl Entry {
-
     pub(super) fn is_expired(&self, now: u64) -> bool {
         let at = self.expire();
         at != 0 && at <= now
@@ -228,24 +230,24 @@ mod tests {
         let c = x.lfu_counter(LFU);
         // ~1000 hits at factor 10 land in the low tens, far from 255.
         assert!((8..40).contains(&c), "{c}");
-        x.set_lfu_for_test(255, 0);
+        x.set_lfu(255, 0);
         x.touch_as(LFU);
         assert_eq!(x.lfu_counter(LFU), 255);
         // Expiry bits are untouched by access records.
         let mut y = e().with_expire(12345);
         y.touch_as(LFU);
-        y.set_lfu_for_test(255, 0);
+        y.set_lfu(255, 0);
         assert_eq!(y.expire(), 12345);
     }
 
     #[test]
     fn lfu_counter_decays_per_period() {
         let mut x = e();
-        x.set_lfu_for_test(10, 3);
+        x.set_lfu(10, 3);
         assert_eq!(x.lfu_counter(LFU), 7);
         assert_eq!(x.lfu_counter(Access::Lfu { log_factor: 10, decay_minutes: 2 }), 9);
         assert_eq!(x.lfu_counter(Access::Lfu { log_factor: 10, decay_minutes: 0 }), 10);
-        x.set_lfu_for_test(2, 30);
+        x.set_lfu(2, 30);
         assert_eq!(x.lfu_counter(LFU), 0);
         assert_eq!(x.lfu_counter(Access::Lru), 0);
     }
@@ -253,7 +255,7 @@ mod tests {
     #[test]
     fn idle_reads_back() {
         let mut x = e();
-        x.set_idle_for_test(42);
+        x.set_idle_secs(42);
         // The shared clock may tick in between.
         assert!((42..=43).contains(&x.idle_secs()));
         x.touch_as(Access::Lru);
