@@ -170,7 +170,7 @@ struct Jemalloc {
 
 impl Meter for Jemalloc {
     fn excess(&mut self, _store: &Store) -> u64 {
-        memory::used_recent(self.now_ms).saturating_sub(self.max)
+        memory::used_recent(self.now_ms, self.max).saturating_sub(self.max)
     }
 }
 
@@ -185,7 +185,7 @@ pub fn admit(ctx: &mut Ctx<'_>, spec: &CommandSpec) -> bool {
     if settings.maxmemory == 0 {
         return true;
     }
-    let used = memory::used_recent(ctx.now);
+    let used = memory::used_recent(ctx.now, settings.maxmemory);
     if used <= settings.maxmemory {
         return true;
     }

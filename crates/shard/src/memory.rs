@@ -8,7 +8,8 @@
 //! jemalloc only publishes fresh totals when its statistics epoch is
 //! advanced, which costs several microseconds: too much for every command.
 //! So the `maxmemory` check reads [`used_recent`]: a global reading
-//! refreshed at most once per millisecond, plus what the calling thread has
+//! refreshed at most once per millisecond (less often while far below the
+//! limit), plus what the calling thread has
 //! allocated and freed since (jemalloc's per-thread byte counters, which
 //! cost a load each). A batch of pipelined writes, or an eviction run,
 //! therefore sees its own effect at once, whatever its size; what other
@@ -51,12 +52,19 @@ fn thread_net() -> u64 {
     COUNTERS.with(|c| c.map_or(0, |(a, d)| a.get().wrapping_sub(d.get())))
 }
 
-/// Used memory as of `now_ms` (unix milliseconds): a fresh global reading
-/// the first time a millisecond asks; after that the reading plus this
-/// thread's net allocations since it first looked at it.
-pub fn used_recent(now_ms: u64) -> u64 {
+/// Used memory as of `now_ms` (unix milliseconds), for comparing with
+/// `limit`: a fresh global reading when the last one is old enough, else
+/// the last reading plus this thread's net allocations since it first
+/// looked at it. Old enough is a millisecond near the limit, and 8 ms while
+/// more than an eighth below it, where another thread's writes of that
+/// long cannot matter yet.
+pub fn used_recent(now_ms: u64, limit: u64) -> u64 {
     let at = RECENT_AT.load(Ordering::Relaxed);
-    if at != now_ms && RECENT_AT.compare_exchange(at, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+    let far = RECENT.load(Ordering::Relaxed) < limit - limit / 8;
+    let period = if far { 8 } else { 1 };
+    if now_ms >= at.saturating_add(period)
+        && RECENT_AT.compare_exchange(at, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
         let used = used_bytes();
         SEEN.with(|s| s.set((READING.load(Ordering::Relaxed), thread_net())));
         return used;
@@ -88,7 +96,7 @@ mod tests {
         // Unit tests run on the system allocator: the calls must still work.
         let _ = super::used_bytes();
         let _ = super::resident_bytes();
-        let _ = super::used_recent(1);
-        let _ = super::used_recent(1);
+        let _ = super::used_recent(1, 1 << 30);
+        let _ = super::used_recent(1, 1 << 30);
     }
 }
