@@ -362,3 +362,40 @@ fn eviction_aborts_watchers_and_object_freq_follows_lfu() {
     assert_eq!(b.cmd_str(&["OBJECT", "FREQ", "f"]), ":6\r\n");
     assert!(b.cmd_str(&["OBJECT", "IDLETIME", "f"]).starts_with("-ERR An LFU maxmemory policy is selected"));
 }
+
+#[test]
+fn policy_replies_match_redis() {
+    require_tool!("redis-server");
+    let script: &[&[&str]] = &[
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+        &["SET", "f", "hello"],
+        &["OBJECT", "FREQ", "f"],
+        &["GET", "f"],
+        &["OBJECT", "FREQ", "f"],
+        &["OBJECT", "IDLETIME", "f"],
+        &["OBJECT", "FREQ", "nokey"],
+        &["SET", "f", "other"],
+        &["OBJECT", "FREQ", "f"],
+        &["CONFIG", "SET", "maxmemory-policy", "volatile-lru"],
+        &["OBJECT", "FREQ", "f"],
+        &["SET", "t", "v", "EX", "100"],
+        &["CONFIG", "SET", "maxmemory", "1"],
+        &["SET", "x", "y"],
+        &["DBSIZE"],
+        &["GET", "f"],
+        &["GET", "t"],
+        &["DEL", "f"],
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"],
+        &["SET", "x", "y"],
+        &["DBSIZE"],
+        &["CONFIG", "SET", "maxmemory", "0"],
+        &["SET", "x", "y"],
+    ];
+    let run = |server: &Server| {
+        let mut c = server.client();
+        script.iter().map(|cmd| String::from_utf8_lossy(&c.cmd(cmd).expect("reply")).into_owned()).collect::<Vec<_>>()
+    };
+    let ours = run(&Server::shard(&[]));
+    assert_eq!(ours, run(&Server::redis(&[])));
+    assert_eq!(ours[2], ":5\r\n");
+}
