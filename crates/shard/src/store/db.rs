@@ -225,8 +225,10 @@ impl Db {
         let old = match self.slots[slot].entry(hash, |(k, _)| **k == *key, |(k, _)| Self::hash(hasher, k)) {
             Slot::Occupied(mut o) => {
                 if lfu {
-                    // An overwritten key keeps its frequency, as in Redis.
+                    // An overwritten key keeps its frequency, and the write
+                    // counts as an access (Redis's lookupKeyWrite).
                     entry.inherit_access(&o.get().1);
+                    entry.touch_as(self.access);
                 }
                 Some(std::mem::replace(&mut o.get_mut().1, entry))
             }
