@@ -142,6 +142,34 @@ pub struct State {
     pool: Pool,
     next_db: usize,
     access: Access,
+    /// Since when used memory has been over the limit (as eviction last
+    /// found it), and the time spent over it before: INFO's
+    /// `*_eviction_exceeded_time`.
+    exceeded_since: Option<Instant>,
+    exceeded_before: Duration,
+}
+
+impl State {
+    /// (total, current) time over the limit, in milliseconds.
+    pub fn exceeded_ms(&self) -> (u64, u64) {
+        let current = self.exceeded_since.map_or(Duration::ZERO, |t| t.elapsed());
+        ((self.exceeded_before + current).as_millis() as u64, current.as_millis() as u64)
+    }
+
+    /// Opens or closes the over-the-limit interval, as Redis counts it:
+    /// open while eviction fails or runs out of time, closed once under.
+    fn note(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => {
+                if let Some(since) = self.exceeded_since.take() {
+                    self.exceeded_before += since.elapsed();
+                }
+            }
+            Outcome::Running | Outcome::Fail => {
+                self.exceeded_since.get_or_insert_with(Instant::now);
+            }
+        }
+    }
 }
 
 /// How an eviction attempt ended.
@@ -187,6 +215,9 @@ pub fn admit(ctx: &mut Ctx<'_>, spec: &CommandSpec) -> bool {
     }
     let used = memory::used_recent(ctx.now, settings.maxmemory);
     if used <= settings.maxmemory {
+        if ctx.store.evict.exceeded_since.is_some() {
+            ctx.store.evict.note(Outcome::Ok);
+        }
         return true;
     }
     let mut meter = Jemalloc { now_ms: ctx.now, max: settings.maxmemory };
@@ -222,6 +253,12 @@ pub fn set_access(store: &mut Store, access: Access) {
 /// Evicts keys until `meter` reads zero, time runs out, or no candidate is
 /// left.
 pub fn perform(store: &mut Store, settings: &Settings, meter: &mut impl Meter) -> Outcome {
+    let outcome = evict_until_under(store, settings, meter);
+    store.evict.note(outcome);
+    outcome
+}
+
+fn evict_until_under(store: &mut Store, settings: &Settings, meter: &mut impl Meter) -> Outcome {
     if meter.excess(store) == 0 {
         return Outcome::Ok;
     }

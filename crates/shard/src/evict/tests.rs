@@ -62,7 +62,11 @@ fn noeviction_fails_and_leaves_everything() {
     let mut st = store(&s, 100, |_, _| {});
     assert_eq!(perform(&mut st, &s, &mut Keys { max: 50 }), Outcome::Fail);
     assert_eq!(st.dbs[0].len(), 100);
+    assert!(st.evict.exceeded_since.is_some(), "over the limit since now");
+    std::thread::sleep(Duration::from_millis(5));
     assert_eq!(perform(&mut st, &s, &mut Keys { max: 100 }), Outcome::Ok);
+    let (total, current) = st.evict.exceeded_ms();
+    assert!(total >= 5 && current == 0, "{total} {current}");
 }
 
 #[test]
