@@ -142,6 +142,8 @@ pub struct State {
     pool: Pool,
     next_db: usize,
     access: Access,
+    /// The policy the pool's scores were computed under.
+    policy: Policy,
     /// Since when used memory has been over the limit (as eviction last
     /// found it), and the time spent over it before: INFO's
     /// `*_eviction_exceeded_time`.
@@ -209,6 +211,11 @@ pub fn admit(ctx: &mut Ctx<'_>, spec: &CommandSpec) -> bool {
     let settings = &ctx.config.eviction;
     if ctx.store.evict.access != settings.access {
         set_access(ctx.store, settings.access);
+    }
+    if ctx.store.evict.policy != settings.policy {
+        // Scores of another policy mean nothing under this one.
+        ctx.store.evict.policy = settings.policy;
+        ctx.store.evict.pool = Pool::default();
     }
     if settings.maxmemory == 0 {
         return true;
