@@ -92,6 +92,8 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: &'static str,
     pub maxmemory_samples: u32,
+    /// The eviction directives together, as the hot path reads them.
+    pub eviction: crate::evict::Settings,
     pub cluster_enabled: bool,
     pub cluster_config_file: String,
     pub cluster_node_timeout: u64,
@@ -151,6 +153,7 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction",
             maxmemory_samples: 0,
+            eviction: Default::default(),
             cluster_enabled: false,
             cluster_config_file: String::new(),
             cluster_node_timeout: 0,

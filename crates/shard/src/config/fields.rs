@@ -97,5 +97,6 @@ impl Config {
         self.supervised = self.word("supervised");
         self.always_show_logo = self.flag("always-show-logo");
         self.unixsocket = self.string("unixsocket");
+        self.eviction = crate::evict::Settings::from_config(self);
     }
 }
