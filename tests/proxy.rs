@@ -44,9 +44,13 @@ impl Drop for Fixture {
 
 impl Fixture {
     pub fn start(masters: usize, replicas: usize, cluster_extra: &[&str]) -> Fixture {
+        Fixture::with_proxy_args(masters, replicas, cluster_extra, &[])
+    }
+
+    pub fn with_proxy_args(masters: usize, replicas: usize, cluster_extra: &[&str], proxy_extra: &[&str]) -> Fixture {
         let cluster = RedisCluster::start(masters, replicas, cluster_extra);
         let seed = cluster.masters()[0];
-        let proxy = Proxy::start(&[seed], &[]);
+        let proxy = Proxy::start(&[seed], proxy_extra);
         // PING may be answered before the slot table is loaded; a keyed
         // command proves routing works.
         let mut c = proxy.client();
@@ -121,7 +125,9 @@ fn stable_cluster() {
     require_tool!("redis-server");
     require_tool!("redis-cli");
     let only = std::env::var("SLOTWAY_PROXY_CHECK").ok();
-    let fx = Fixture::start(3, 1, &[]);
+    // Two workers, so every check also crosses the worker model: clients
+    // spread over two event loops, each with its own upstream links.
+    let fx = Fixture::with_proxy_args(3, 1, &[], &["--workers", "2"]);
     let mut failed = Vec::new();
     for (name, check) in STABLE_CHECKS {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {

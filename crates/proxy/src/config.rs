@@ -39,6 +39,9 @@ pub struct Flags {
     /// `error`, `warn`, `info`, `debug` or `trace`.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Threads serving clients (the `workers` setting).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 /// Why a configuration was refused. Its text is what `slotway` prints.
@@ -101,6 +104,9 @@ impl Flags {
         if let Some(level) = &self.log_level {
             config.log_level.clone_from(level);
         }
+        if let Some(workers) = self.workers {
+            config.workers = workers;
+        }
     }
 }
 
@@ -123,6 +129,9 @@ pub struct ProxyConfig {
     pub topology: TopologyRefresh,
     /// `error`, `warn`, `info`, `debug`, `trace`.
     pub log_level: String,
+    /// Threads serving clients, each with its own event loop and its own
+    /// upstream connections.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,6 +198,7 @@ impl Default for ProxyConfig {
             limits: Limits::default(),
             topology: TopologyRefresh::default(),
             log_level: "info".into(),
+            workers: 1,
         }
     }
 }

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         }
     };
     let set_log_level = init_logging(&config.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("slotway: cannot start the runtime: {e}");

@@ -2,7 +2,15 @@
 //! snapshots, the upstream connections, the metrics, and the shutdown
 //! signal; plus the accept loop and the topology refresh task.
 //!
-//! Shutdown protocol: cancelling [`Proxy::shutdown`] stops the accept loop
+//! Threads: with `workers: 1` everything runs on the caller's event loop,
+//! as twemproxy does. With more, each worker thread runs its own
+//! single-threaded event loop that accepts from the same listening socket
+//! and keeps its clients and its upstream links to itself, so a request
+//! never crosses threads (Envoy's worker model); the caller's loop keeps
+//! the topology refresh. What workers share is read through snapshots and
+//! atomics: the configuration and slot table, the metrics, the client cap.
+//!
+//! Shutdown protocol: cancelling [`Proxy::shutdown`] stops the accept loops
 //! and every session's reads; sessions finish the requests they have in
 //! flight (bounded by `timeouts.shutdown_ms` in `main`), then close, and
 //! [`Proxy::run`] returns once they all have.
@@ -44,12 +52,13 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(config: ProxyConfig) -> Arc<Proxy> {
+        let upstreams = Upstreams::new(config.workers);
         Arc::new(Proxy {
             config: ArcSwap::from_pointee(config),
             topology: ArcSwap::from_pointee(Topology::empty()),
             metrics: Arc::new(Metrics::new()),
             shutdown: CancellationToken::new(),
-            upstreams: Upstreams::default(),
+            upstreams,
             refresh: Notify::new(),
             next_client: AtomicU64::new(1),
         })
@@ -58,10 +67,74 @@ impl Proxy {
     /// Accepts clients until [`Proxy::shutdown`] is cancelled, then waits for
     /// the sessions to drain. Runs the topology refresh task meanwhile.
     pub async fn run(self: Arc<Self>, listener: tokio::net::TcpListener) {
-        let tracker = TaskTracker::new();
         let refresher = tokio::spawn(self.clone().refresh_loop());
         let max = self.config.load().limits.max_clients.max(1);
         let permits = Arc::new(Semaphore::new(max));
+        let workers = self.upstreams.workers();
+        if workers == 1 {
+            self.upstreams.attach(0);
+            self.serve(listener, permits).await;
+        } else {
+            match listener.into_std() {
+                Ok(socket) => {
+                    let threads: Vec<_> =
+                        (0..workers).filter_map(|i| self.clone().start_worker(i, &socket, permits.clone())).collect();
+                    // Joined off the event loop: the refresh task runs on it.
+                    let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
+                }
+                Err(e) => tracing::error!("cannot hand the listener to the workers: {e}"),
+            }
+        }
+        refresher.abort();
+    }
+
+    /// Worker `i`: a thread with its own event loop serving clients accepted
+    /// from (a handle on) `socket`, until shutdown and its sessions drained.
+    fn start_worker(
+        self: Arc<Self>,
+        i: usize,
+        socket: &std::net::TcpListener,
+        permits: Arc<Semaphore>,
+    ) -> Option<std::thread::JoinHandle<()>> {
+        let proxy = self.clone();
+        let started = socket.try_clone().and_then(|socket| {
+            std::thread::Builder::new().name(format!("slotway-worker-{i}")).spawn(move || {
+                let this = proxy;
+                crate::upstream::enter_worker(i);
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!("worker {i}: cannot start its event loop: {e}");
+                        this.shutdown.cancel();
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    this.upstreams.attach(i);
+                    match tokio::net::TcpListener::from_std(socket) {
+                        Ok(listener) => this.serve(listener, permits).await,
+                        Err(e) => {
+                            tracing::error!("worker {i}: cannot use the listener: {e}");
+                            this.shutdown.cancel();
+                        }
+                    }
+                });
+            })
+        });
+        match started {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!("cannot start worker {i}: {e}");
+                self.shutdown.cancel();
+                None
+            }
+        }
+    }
+
+    /// One event loop's accept loop; returns once shutdown is asked and the
+    /// sessions it started have closed.
+    async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener, permits: Arc<Semaphore>) {
+        let tracker = TaskTracker::new();
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -85,7 +158,6 @@ impl Proxy {
         }
         tracker.close();
         tracker.wait().await;
-        refresher.abort();
     }
 
     /// Every slot has a master with an established connection.

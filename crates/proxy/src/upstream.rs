@@ -18,10 +18,15 @@
 //! Besides the links every request uses, a node can have replica-read
 //! links ([`Upstreams::send_replica_read`]): connections that said
 //! `READONLY`, used only to serve reads while a master is unreachable.
+//!
+//! Each worker thread has its own pool of links, running on its own event
+//! loop, so a request never crosses threads: the thread-local worker index
+//! ([`enter_worker`]) picks the pool.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -29,6 +34,7 @@ use parking_lot::RwLock;
 use slotway_resp::{frame_len, Frame, FrameLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ProxyConfig;
@@ -80,9 +86,27 @@ struct NodeConns {
     up: Vec<Arc<AtomicBool>>,
 }
 
-/// Every node's connections, created on first use.
-#[derive(Default)]
+thread_local! {
+    /// The worker this thread serves as: which pool its requests use.
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as worker `i` (see [`Upstreams::attach`]).
+pub fn enter_worker(i: usize) {
+    WORKER.with(|w| w.set(i));
+}
+
+/// Every worker's connections to every node, created on first use.
 pub struct Upstreams {
+    pools: Box<[Pool]>,
+}
+
+/// One worker's connections.
+#[derive(Default)]
+struct Pool {
+    /// The worker's event loop, where this pool's link tasks run; unset
+    /// until the worker starts (then links are made on first use).
+    runtime: OnceLock<Handle>,
     nodes: RwLock<HashMap<String, Arc<NodeConns>>>,
     /// Links that said READONLY, for reads served by a replica while its
     /// master is unreachable; apart from `nodes` so the hot path never
@@ -90,7 +114,40 @@ pub struct Upstreams {
     replica_reads: RwLock<HashMap<String, Arc<NodeConns>>>,
 }
 
+impl Pool {
+    /// Where new links of this pool run: the worker's loop, or the caller's
+    /// when no worker is attached (a single-loop proxy, tests).
+    fn runtime(&self) -> Handle {
+        self.runtime.get().cloned().unwrap_or_else(Handle::current)
+    }
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        Upstreams::new(1)
+    }
+}
+
 impl Upstreams {
+    pub fn new(workers: usize) -> Self {
+        Upstreams { pools: (0..workers.max(1)).map(|_| Pool::default()).collect() }
+    }
+
+    pub fn workers(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// Binds worker `i`'s pool to the calling event loop; call it on the
+    /// worker's thread, after [`enter_worker`].
+    pub fn attach(&self, i: usize) {
+        let _ = self.pools[i].runtime.set(Handle::current());
+    }
+
+    /// The calling worker's pool.
+    fn pool(&self) -> &Pool {
+        &self.pools[WORKER.with(Cell::get) % self.pools.len()]
+    }
+
     /// Sends `bytes` to `addr` on the connection chosen by `lane` (a client
     /// keeps one lane, so its requests to one node stay in order), and waits
     /// for the raw reply.
@@ -132,37 +189,46 @@ impl Upstreams {
         lane: usize,
         bytes: Bytes,
     ) -> Reply {
-        let sender = pick(&self.replica_reads, config, metrics, addr, lane, true);
+        let pool = self.pool();
+        let sender = pick(&pool.replica_reads, pool, config, metrics, addr, lane, true);
         wait(queue_on(sender, addr, bytes, false).await, addr).await
     }
 
     fn sender(&self, config: &Arc<ProxyConfig>, metrics: &Arc<Metrics>, addr: &str, lane: usize) -> mpsc::Sender<Job> {
-        pick(&self.nodes, config, metrics, addr, lane, false)
+        let pool = self.pool();
+        pick(&pool.nodes, pool, config, metrics, addr, lane, false)
     }
 
-    /// Opens connections to `addr` now (after discovery) so readiness does
-    /// not wait for the first request.
+    /// Opens connections to `addr` now (after discovery) in every running
+    /// worker, so readiness does not wait for the first request.
     pub fn warm(&self, config: &Arc<ProxyConfig>, metrics: &Arc<Metrics>, addr: &str) {
-        let _ = self.sender(config, metrics, addr, 0);
+        for pool in self.pools.iter().filter(|p| p.runtime.get().is_some()) {
+            let _ = pick(&pool.nodes, pool, config, metrics, addr, 0, false);
+        }
     }
 
     /// Whether at least one connection to `addr` is established.
     pub fn is_up(&self, addr: &str) -> bool {
-        self.nodes.read().get(addr).is_some_and(|n| n.up.iter().any(|u| u.load(Ordering::Relaxed)))
+        self.pools
+            .iter()
+            .any(|p| p.nodes.read().get(addr).is_some_and(|n| n.up.iter().any(|u| u.load(Ordering::Relaxed))))
     }
 
     /// Drops the connections of nodes no longer in `keep`; their tasks end
     /// once the jobs already queued are answered.
     pub fn retain(&self, keep: &[&str]) {
-        self.nodes.write().retain(|addr, _| keep.contains(&addr.as_str()));
-        self.replica_reads.write().retain(|addr, _| keep.contains(&addr.as_str()));
+        for pool in self.pools.iter() {
+            pool.nodes.write().retain(|addr, _| keep.contains(&addr.as_str()));
+            pool.replica_reads.write().retain(|addr, _| keep.contains(&addr.as_str()));
+        }
     }
 }
 
-/// The lane's link toward `addr` in `links`, spawning the node's links on
-/// first use.
+/// The lane's link toward `addr` in `links` (one of `pool`'s maps),
+/// spawning the node's links on the pool's loop on first use.
 fn pick(
     links: &RwLock<HashMap<String, Arc<NodeConns>>>,
+    pool: &Pool,
     config: &Arc<ProxyConfig>,
     metrics: &Arc<Metrics>,
     addr: &str,
@@ -173,7 +239,9 @@ fn pick(
         return n.senders[lane % n.senders.len()].clone();
     }
     let mut links = links.write();
-    let n = links.entry(addr.to_string()).or_insert_with(|| Arc::new(spawn_node(config, metrics, addr, readonly)));
+    let n = links
+        .entry(addr.to_string())
+        .or_insert_with(|| Arc::new(spawn_node(&pool.runtime(), config, metrics, addr, readonly)));
     n.senders[lane % n.senders.len()].clone()
 }
 
@@ -187,7 +255,13 @@ async fn queue_on(sender: mpsc::Sender<Job>, addr: &str, bytes: Bytes, asking: b
     Ok(rx)
 }
 
-fn spawn_node(config: &Arc<ProxyConfig>, metrics: &Arc<Metrics>, addr: &str, readonly: bool) -> NodeConns {
+fn spawn_node(
+    runtime: &Handle,
+    config: &Arc<ProxyConfig>,
+    metrics: &Arc<Metrics>,
+    addr: &str,
+    readonly: bool,
+) -> NodeConns {
     let n = config.pool.connections_per_node.max(1);
     let mut conns = NodeConns { senders: Vec::with_capacity(n), up: Vec::with_capacity(n) };
     for _ in 0..n {
@@ -195,7 +269,7 @@ fn spawn_node(config: &Arc<ProxyConfig>, metrics: &Arc<Metrics>, addr: &str, rea
         let up = Arc::new(AtomicBool::new(false));
         let link =
             Link { addr: addr.to_string(), config: config.clone(), metrics: metrics.clone(), up: up.clone(), readonly };
-        tokio::spawn(link.run(rx));
+        runtime.spawn(link.run(rx));
         conns.senders.push(tx);
         conns.up.push(up);
     }

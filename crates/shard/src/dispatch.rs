@@ -2,7 +2,8 @@
 //! the bookkeeping after it (WATCH, blocked clients, expired keys, stats).
 //!
 //! The order of checks follows Redis's `processCommand`: unknown command,
-//! arity, authentication, pub/sub context, then MULTI queueing.
+//! arity, authentication, no-multi, memory (eviction and the OOM refusal,
+//! see [`crate::evict`]), pub/sub context, then MULTI queueing.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -83,6 +84,10 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if ctx.client.multi.is_some() && spec.has(flags::NO_MULTI) {
         return refuse(ctx, Some(reg), "ERR Command not allowed inside a transaction");
     }
+    // Redis's order: memory first, then the disk's health.
+    if !crate::evict::admit(ctx, spec) {
+        return refuse(ctx, Some(reg), crate::evict::OOM_ERROR);
+    }
     if (spec.has(flags::WRITE) || spec.name == "ping") && ctx.shared.persist.writes_denied(ctx.config) {
         return refuse(ctx, Some(reg), crate::persist::snapshot::MISCONF);
     }
@@ -142,6 +147,11 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
                 crate::propagate::expired(ctx.shared, d, &expired);
             }
         }
+        if !ctx.store.dbs[d].evicted.is_empty() {
+            // Counted and shown to WATCH when evicted (crate::evict);
+            // here only handed on.
+            let _evicted = std::mem::take(&mut ctx.store.dbs[d].evicted);
+        }
     }
     if propagating {
         if ctx.store.dirty != dirty_before {
@@ -174,6 +184,14 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
 fn refuse(ctx: &mut Ctx<'_>, reg: Option<&Registered>, err: &str) {
     if let Some(reg) = reg {
         reg.rejected.fetch_add(1, Ordering::Relaxed);
+        if reg.spec.name == "exec" && ctx.client.multi.is_some() {
+            // A refused EXEC ends the transaction and says why, as Redis's
+            // execCommandAbort does.
+            crate::command::transaction::discard_transaction(ctx);
+            ctx.shared.stats.error_replies.fetch_add(1, Ordering::Relaxed);
+            ctx.out.error(&format!("EXECABORT Transaction discarded because of: {err}"));
+            return;
+        }
     }
     if ctx.client.multi.is_some() {
         ctx.client.multi_error = true;

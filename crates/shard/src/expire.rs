@@ -41,6 +41,8 @@ pub async fn active_cycle(shared: Arc<Shared>) {
             }
         }
         crate::store::db::update_lru_clock(unix_ms());
+        // Eviction a command left unfinished (its time limit) goes on here.
+        crate::evict::cycle(&shared, TICK_TIME).await;
     }
 }
 

@@ -16,6 +16,7 @@ pub mod command;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod evict;
 pub mod expire;
 pub mod glob;
 pub(crate) mod long_double;

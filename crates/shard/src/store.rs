@@ -60,6 +60,8 @@ pub struct Store {
     /// [`Store::serving_key`]).
     serving: Option<Blob>,
     pub stats: StoreStats,
+    /// Eviction's candidate pool and bookkeeping.
+    pub evict: crate::evict::State,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -82,6 +84,7 @@ impl Store {
             ready: Vec::new(),
             serving: None,
             stats: StoreStats::default(),
+            evict: Default::default(),
         }
     }
 

@@ -3,8 +3,9 @@
 //! The file is read again and the start-up flags laid over it, exactly as at
 //! start-up; only a configuration that validates is handed to
 //! [`Proxy::apply_config`], so a broken file never replaces a working one.
-//! The listeners are bound once: a changed `listen` or `metrics_listen` is
-//! reported as needing a restart and the running address is kept.
+//! The listeners and the worker threads are set up once: a changed
+//! `listen`, `metrics_listen` or `workers` is reported as needing a restart
+//! and the running value is kept.
 
 use std::sync::Arc;
 
@@ -76,6 +77,12 @@ impl Reloader {
                     .push(format!("{field}: '{new_value}' needs a restart to take effect; still '{old_value}'"));
                 new_value.clone_from(old_value);
             }
+        }
+        if old.workers != new.workers {
+            report
+                .needs_restart
+                .push(format!("workers: {} needs a restart to take effect; still {}", new.workers, old.workers));
+            new.workers = old.workers;
         }
         report.changed = new != *old;
         if new.log_level != old.log_level {

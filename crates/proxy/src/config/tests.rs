@@ -178,6 +178,8 @@ fn validation_names_the_field_and_the_reason() {
         ("pool: {connections_per_node: 0}\n", "pool.connections_per_node: must be between 1 and 64"),
         ("pool: {queue_depth: 0}\n", "pool.queue_depth: must be between 1 and 1048576"),
         ("limits: {max_clients: 0}\n", "limits.max_clients: must be between 1 and 1048576"),
+        ("workers: 0\n", "workers: must be between 1 and 256"),
+        ("workers: 257\n", "workers: must be between 1 and 256"),
         ("limits: {max_pipeline: 0}\n", "limits.max_pipeline: must be between 1 and 1048576"),
         ("limits: {max_bulk_len: 10}\n", "limits.max_bulk_len: must be at least 1048576 (1 MiB)"),
         ("topology: {interval_ms: 5}\n", "topology.interval_ms: must be between 100 and 3600000"),
@@ -249,7 +251,7 @@ fn reload_applies_a_good_file_and_keeps_the_listeners() {
     assert_eq!(report.to_string(), "configuration reloaded, nothing changed");
 
     file.write(&format!(
-        "{SEEDS}listen: 127.0.0.1:2222\nmetrics_listen: 127.0.0.1:3333\ntimeouts: {{request_ms: 42}}\nlog_level: debug\n"
+        "{SEEDS}listen: 127.0.0.1:2222\nmetrics_listen: 127.0.0.1:3333\ntimeouts: {{request_ms: 42}}\nlog_level: debug\nworkers: 4\n"
     ));
     let report = reloader.reload().unwrap();
     assert!(report.changed);
@@ -258,12 +260,14 @@ fn reload_applies_a_good_file_and_keeps_the_listeners() {
         [
             "listen: '127.0.0.1:2222' needs a restart to take effect; still '127.0.0.1:1111'",
             "metrics_listen: '127.0.0.1:3333' needs a restart to take effect; still '127.0.0.1:9180'",
+            "workers: 4 needs a restart to take effect; still 1",
         ]
     );
     let now = proxy.config.load_full();
     assert_eq!(now.timeouts.request_ms, 42);
     assert_eq!(now.log_level, "debug");
     assert_eq!((now.listen.as_str(), now.metrics_listen.as_str()), ("127.0.0.1:1111", "127.0.0.1:9180"));
+    assert_eq!(now.workers, 1);
     // The start-up flags still win over the file.
     assert_eq!(now.seeds, ["127.0.0.1:7005"]);
     assert_eq!(*levels.lock(), ["debug"]);

@@ -57,6 +57,8 @@ pub fn validate(c: &ProxyConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid("topology.min_interval_ms", "must not exceed topology.interval_ms"));
     }
 
+    range("workers", c.workers as u64, 1, 256)?;
+
     if !LOG_LEVELS.contains(&c.log_level.as_str()) {
         return Err(ConfigError::invalid(
             "log_level",

@@ -191,6 +191,8 @@ async fn ready_once_every_master_has_a_live_connection() {
     let node = fake_node(|_| Some((b"+OK\r\n".to_vec(), 0))).await;
     let p = proxy_with(&[&node.addr], None);
     assert!(!p.ready(), "no connection yet");
+    // Only running workers are warmed: attach this loop as worker 0.
+    p.upstreams.attach(0);
     p.upstreams.warm(&p.config.load_full(), &p.metrics, &node.addr);
     let mut ok = false;
     for _ in 0..100 {

@@ -44,6 +44,7 @@ pub const COMMANDS: &[Cmd] = &[
     Cmd { name: "memory", run: diag::memory },
     Cmd { name: "lolwut", run: lolwut },
     Cmd { name: "debug", run: debug },
+    Cmd { name: "module", run: module },
     Cmd { name: "monitor", run: monitor },
     Cmd { name: "acl", run: acl::acl },
 ];
@@ -106,6 +107,47 @@ fn debug(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Err(CmdError::err(
         "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
     ))
+}
+
+/// MODULE: this server has no module loader, so the list is always empty
+/// and a load that `enable-module-command` allows fails as a failed load
+/// does in Redis.
+fn module(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match args[1].to_ascii_lowercase().as_slice() {
+        b"list" => ctx.out.array(0),
+        b"help" => crate::command::help(
+            ctx,
+            "MODULE",
+            &[
+                "LIST",
+                "    Return a list of loaded modules.",
+                "LOAD <path> [<arg> ...]",
+                "    Load a module library from <path>, passing to it any optional arguments.",
+                "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+                "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+                "UNLOAD <name>",
+                "    Unload a module.",
+            ],
+        ),
+        sub => {
+            let allowed = match ctx.config.enable_module_command {
+                "yes" => true,
+                "local" => ctx.client.handle.addr.ip().is_loopback(),
+                _ => false,
+            };
+            if !allowed {
+                return Err(CmdError::err(
+                    "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+                ));
+            }
+            if sub == b"unload" {
+                return Err(CmdError::err("ERR Error unloading module: no such module with that name"));
+            }
+            tracing::warn!("MODULE {}: slotway-shard cannot load Redis modules", String::from_utf8_lossy(sub));
+            return Err(CmdError::err("ERR Error loading the extension. Please check the server logs."));
+        }
+    }
+    Ok(())
 }
 
 fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {

@@ -92,6 +92,7 @@ impl Config {
         self.notify_keyspace_events = self.string("notify-keyspace-events");
         self.latency_monitor_threshold = int(self, "latency-monitor-threshold");
         self.enable_debug_command = self.word("enable-debug-command");
+        self.enable_module_command = self.word("enable-module-command");
         self.io_threads = int(self, "io-threads") as u32;
         self.supervised = self.word("supervised");
         self.always_show_logo = self.flag("always-show-logo");
@@ -101,5 +102,6 @@ impl Config {
         self.min_replicas_max_lag = int(self, "min-replicas-max-lag");
         self.replica_ack_writes = self.flag("replica-ack-writes");
         self.replica_ack_timeout = int(self, "replica-ack-timeout");
+        self.eviction = crate::evict::Settings::from_config(self);
     }
 }

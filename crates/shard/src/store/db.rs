@@ -10,8 +10,11 @@
 //! ([`Db::expire_cycle`]). Lazily expired keys are queued in
 //! [`Db::expired`] so the caller can count them and tell WATCHers.
 //!
-//! Each [`Entry`] also carries a coarse access clock for OBJECT IDLETIME,
-//! packed into the expiry's word so that it costs no memory per key.
+//! Each [`Entry`] also carries a coarse access record for OBJECT IDLETIME
+//! / FREQ and eviction, packed into the expiry's word so that it costs no
+//! memory per key; [`Db::access`] says whether it is an LRU clock or an LFU
+//! counter. Eviction samples keys through [`Db::sample`] (in `sample.rs`)
+//! and queues what it deleted in [`Db::evicted`].
 //! Lookups come in Redis's flavours: reads ([`Db::get_read`], the typed
 //! getters) count hits and mark the key accessed, [`Db::get_notouch`]
 //! counts but does not mark, [`Db::get_write`] marks but does not count.
@@ -32,8 +35,9 @@ use super::{Blob, Str, Value};
 use crate::error::CmdError;
 
 mod entry;
+mod sample;
 
-pub use entry::{lru_clock, update_lru_clock, Entry, FAR_EXPIRE};
+pub use entry::{lru_clock, update_lru_clock, Access, Entry, FAR_EXPIRE, LFU_INIT};
 
 /// One slot's keys. A `HashTable` rather than a `HashMap` so that a lookup
 /// can inspect an entry and then either hand it out or delete it (lazy
@@ -78,6 +82,13 @@ pub struct Db {
     expire_cursor: usize,
     /// Keys removed by lazy expiry since the caller last drained this.
     pub expired: Vec<Blob>,
+    /// Keys removed by eviction, queued like `expired` so that the
+    /// dispatcher can hand them on (WATCH and the counters were already
+    /// told when they went).
+    pub evicted: Vec<Blob>,
+    /// How lookups record an access: set from the maxmemory policy by
+    /// [`crate::evict`], kept across FLUSHDB.
+    pub access: Access,
     /// Reads that found / did not find their key (INFO keyspace_hits).
     /// Cells so a read that hands out a borrowed value can still count.
     pub hits: Cell<u64>,
@@ -175,7 +186,7 @@ impl Db {
         expired: &mut Vec<Blob>,
         key: &[u8],
         now: u64,
-        touch: bool,
+        touch: Option<Access>,
     ) -> Option<&'a mut Entry> {
         update_lru_clock(now);
         let slot = key_slot(key) as usize;
@@ -195,8 +206,8 @@ impl Db {
             }
             Ok(occupied) => {
                 let e = &mut occupied.into_mut().1;
-                if touch {
-                    e.touch();
+                if let Some(access) = touch {
+                    e.touch_as(access);
                 }
                 Some(e)
             }
@@ -217,7 +228,7 @@ impl Db {
             &mut self.expired,
             key,
             now,
-            true,
+            Some(self.access),
         )
     }
 
@@ -232,15 +243,27 @@ impl Db {
     }
 
     /// Stores `entry` under `key`, replacing any old value and its expiry.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+    pub fn insert(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
         self.ensure();
+        let lfu = matches!(self.access, Access::Lfu { .. });
         let slot = key_slot(key) as usize;
         let volatile = entry.expire() != 0;
         let hash = Self::hash(&self.hasher, key);
         let hasher = &self.hasher;
         let old = match self.slots[slot].entry(hash, |(k, _)| **k == *key, |(k, _)| Self::hash(hasher, k)) {
-            Slot::Occupied(mut o) => Some(std::mem::replace(&mut o.get_mut().1, entry)),
+            Slot::Occupied(mut o) => {
+                if lfu {
+                    // An overwritten key keeps its frequency, and the write
+                    // counts as an access (Redis's lookupKeyWrite).
+                    entry.inherit_access(&o.get().1);
+                    entry.touch_as(self.access);
+                }
+                Some(std::mem::replace(&mut o.get_mut().1, entry))
+            }
             Slot::Vacant(v) => {
+                if lfu {
+                    entry.init_lfu();
+                }
                 v.insert((key.into(), entry));
                 self.len += 1;
                 None
@@ -250,6 +273,21 @@ impl Db {
         self.adjust_volatile(slot, was_volatile, volatile);
         self.forget_far(key);
         old
+    }
+
+    /// Gives back most of a slot table's room once it is three quarters
+    /// empty, and all of it once empty. A slot's table grows to the most keys the slot ever held at
+    /// once; under churn (deletes, eviction) that peak is several times the
+    /// average, and 16384 tables kept at their peaks would cost more than
+    /// the keys. The quarter threshold keeps a table near the boundary from
+    /// resizing back and forth.
+    fn shrink(table: &mut SlotTable, hasher: &DefaultHashBuilder) {
+        let (len, cap) = (table.len(), table.capacity());
+        // An empty table frees its allocation: 16384 of them at the
+        // smallest size would still hold 4 MB.
+        if (len == 0 && cap > 0) || (cap >= 7 && len * 4 <= cap) {
+            table.shrink_to(len * 2, |(k, _)| Self::hash(hasher, k));
+        }
     }
 
     /// Drops the side record of a far expiry. The expiry paths never need
@@ -274,7 +312,8 @@ impl Db {
         let slot = key_slot(key) as usize;
         let hash = Self::hash(&self.hasher, key);
         let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
-        let ((_, e), _) = occupied.remove();
+        let ((_, e), table) = occupied.remove();
+        Self::shrink(table.into_table(), &self.hasher);
         self.len -= 1;
         self.adjust_volatile(slot, e.expire() != 0, false);
         self.forget_far(key);
@@ -317,7 +356,7 @@ impl Db {
     pub fn clear(&mut self) -> usize {
         let n = self.len;
         let (hits, misses) = (self.hits.get(), self.misses.get());
-        *self = Db { hits: Cell::new(hits), misses: Cell::new(misses), ..Db::default() };
+        *self = Db { hits: Cell::new(hits), misses: Cell::new(misses), access: self.access, ..Db::default() };
         n
     }
 
@@ -467,7 +506,7 @@ impl Db {
             &mut self.expired,
             key,
             now,
-            touch,
+            touch.then_some(self.access),
         );
         if count {
             let counter = if found.is_some() { &self.hits } else { &self.misses };
@@ -482,7 +521,8 @@ impl Db {
         let slot = key_slot(key) as usize;
         let hash = Self::hash(&self.hasher, key);
         let occupied = self.slots.get_mut(slot)?.find_entry(hash, |(k, _)| **k == *key).ok()?;
-        let ((k, e), _) = occupied.remove();
+        let ((k, e), table) = occupied.remove();
+        Self::shrink(table.into_table(), &self.hasher);
         self.len -= 1;
         self.adjust_volatile(slot, e.expire() != 0, false);
         self.forget_far(key);
@@ -497,7 +537,7 @@ impl Db {
     /// caller can free them elsewhere (FLUSHDB ASYNC). Counters stay.
     pub fn take(&mut self) -> Db {
         let (hits, misses) = (self.hits.get(), self.misses.get());
-        let fresh = Db { hits: Cell::new(hits), misses: Cell::new(misses), ..Db::default() };
+        let fresh = Db { hits: Cell::new(hits), misses: Cell::new(misses), access: self.access, ..Db::default() };
         std::mem::replace(self, fresh)
     }
 

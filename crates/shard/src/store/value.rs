@@ -17,7 +17,7 @@ pub type IndexSet<K> = indexmap::IndexSet<K, DefaultHashBuilder>;
 /// Listpack-sized limits: below them Redis reports the compact encoding and
 /// keeps insertion order, which our ordered containers reproduce.
 pub const LIST_COMPACT_ENTRIES: usize = 128;
-pub const HASH_COMPACT_ENTRIES: usize = 128;
+pub const HASH_COMPACT_ENTRIES: usize = 512;
 pub const COMPACT_VALUE_BYTES: usize = 64;
 pub const SET_INTSET_ENTRIES: usize = 512;
 pub const ZSET_COMPACT_ENTRIES: usize = 128;

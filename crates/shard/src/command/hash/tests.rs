@@ -153,7 +153,7 @@ fn hrandfield_shapes() {
         "-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807\r\n"
     );
     // A hashtable-sized hash: distinct picks too.
-    let args: Vec<String> = (0..300).map(|i| format!("f{i} v{i}")).collect();
+    let args: Vec<String> = (0..600).map(|i| format!("f{i} v{i}")).collect();
     t.cmd(&format!("HSET big {}", args.join(" ")));
     let mut picked = bulks(&t.cmd("HRANDFIELD big 50"));
     picked.sort();
@@ -165,7 +165,7 @@ fn hrandfield_shapes() {
 #[test]
 fn hscan_visits_every_field_despite_deletes() {
     let mut t = TestServer::new();
-    let args: Vec<String> = (0..300).map(|i| format!("f{i} v{i}")).collect();
+    let args: Vec<String> = (0..600).map(|i| format!("f{i} v{i}")).collect();
     t.cmd(&format!("HSET big {}", args.join(" ")));
     let mut seen = std::collections::HashSet::new();
     let mut cursor = "0".to_string();
@@ -189,7 +189,7 @@ fn hscan_visits_every_field_despite_deletes() {
         }
         cursor = next.clone();
     }
-    assert_eq!(seen.len(), 300);
+    assert_eq!(seen.len(), 600);
     let matched = bulks(&t.cmd("HSCAN big 0 MATCH f29? COUNT 1000"));
     assert!(matched.len() > 1 && matched.iter().skip(1).step_by(2).all(|f| f.starts_with("f29")), "{matched:?}");
 }

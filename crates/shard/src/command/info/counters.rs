@@ -167,9 +167,10 @@ pub fn stats(ctx: &Ctx<'_>, s: &mut Section<'_>) {
     s.f("expired_time_cap_reached_count", 0);
     s.f("expire_cycle_cpu_milliseconds", 0);
     s.f("evicted_keys", ctx.store.stats.evicted_keys);
-    for k in ["evicted_clients", "total_eviction_exceeded_time", "current_eviction_exceeded_time"] {
-        s.f(k, 0);
-    }
+    s.f("evicted_clients", 0);
+    let (total, current) = ctx.store.evict.exceeded_ms();
+    s.f("total_eviction_exceeded_time", total);
+    s.f("current_eviction_exceeded_time", current);
     s.f("keyspace_hits", hits);
     s.f("keyspace_misses", misses);
     s.f("pubsub_channels", channels);

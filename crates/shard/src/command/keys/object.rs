@@ -36,6 +36,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let lfu = ctx.config.maxmemory_policy.contains("lfu");
     let (db, out) = ctx.split();
+    let access = db.access;
     // Looking at a key must not count as an access to it.
     let Some(entry) = db.get_notouch(&args[2], now) else {
         out.null();
@@ -54,11 +55,8 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         out.int(refcount(&entry.value));
     } else if is(sub, "freq") {
         if lfu {
-            // Access frequency counters come with LFU eviction; until then
-            // say so rather than invent a number.
-            return Err(CmdError::err(
-                "ERR OBJECT FREQ is not tracked yet by slotway-shard (LFU eviction is not built)",
-            ));
+            out.int(entry.lfu_counter(access) as i64);
+            return Ok(());
         }
         return Err(CmdError::err(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",

@@ -104,3 +104,22 @@ fn random_key_finds_the_one_live_key_among_expired_ones() {
     assert_eq!(db.len(), 0);
     assert_eq!(db.volatile_len(), 0);
 }
+
+#[test]
+fn slot_tables_give_room_back_when_emptied() {
+    let mut db = Db::default();
+    // One hash tag: every key in the same slot.
+    for i in 0..100 {
+        db.insert(format!("{{t}}{i}").as_bytes(), s("v"));
+    }
+    let slot = key_slot(b"{t}") as usize;
+    assert!(db.slots[slot].capacity() >= 100);
+    for i in 0..99 {
+        assert!(db.remove(format!("{{t}}{i}").as_bytes()).is_some());
+    }
+    assert!(db.slots[slot].capacity() <= 7, "kept room for {}", db.slots[slot].capacity());
+    assert!(db.delete(b"{t}99", 0).is_some());
+    assert_eq!(db.slots[slot].capacity(), 0);
+    db.insert(b"{t}x", s("v"));
+    assert_eq!(db.get(b"{t}x", 0).map(|e| e.value.encoding()), Some("embstr"));
+}
