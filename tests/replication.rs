@@ -487,3 +487,31 @@ fn replica_aof_holds_the_synced_data() {
     drop(restarted);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Keys the master evicts reach its replica as DELs; the replica itself
+/// ignores maxmemory (`replica-ignore-maxmemory yes`).
+#[test]
+fn evictions_on_the_master_reach_the_replica() {
+    let master = Server::shard(&[]);
+    let replica = Server::shard(&[]);
+    replicaof(replica.port, master.port);
+    wait_in_sync(master.port, replica.port);
+    let used: u64 = info(master.port, "memory")
+        .into_iter()
+        .find(|(k, _)| k == "used_memory")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("used_memory");
+    let mut m = master.client();
+    let limit = (used + (4 << 20)).to_string();
+    assert_eq!(text(&mut m, &["CONFIG", "SET", "maxmemory", &limit]), "+OK\r\n");
+    assert_eq!(text(&mut m, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]), "+OK\r\n");
+    let value = "e".repeat(2000);
+    let cmds: Vec<Vec<Vec<u8>>> =
+        (0..8000).map(|i| vec![b"SET".to_vec(), format!("ev:{i}").into_bytes(), value.clone().into_bytes()]).collect();
+    for r in m.pipeline(&cmds).unwrap() {
+        assert_eq!(r, b"+OK\r\n");
+    }
+    assert!(stat(master.port, "evicted_keys") > 0, "nothing was evicted");
+    wait_in_sync(master.port, replica.port);
+    assert_same(master.port, replica.port);
+}

@@ -85,7 +85,7 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return refuse(ctx, Some(reg), "ERR Command not allowed inside a transaction");
     }
     // Redis's order: memory first, then the disk's health.
-    if !crate::evict::admit(ctx, spec) {
+    if !crate::replication::ignores_maxmemory(ctx.shared, ctx.config) && !crate::evict::admit(ctx, spec) {
         return refuse(ctx, Some(reg), crate::evict::OOM_ERROR);
     }
     if (spec.has(flags::WRITE) || spec.name == "ping") && ctx.shared.persist.writes_denied(ctx.config) {
@@ -149,8 +149,11 @@ pub fn run(ctx: &mut Ctx<'_>, reg: &Registered, args: &[Bytes]) {
         }
         if !ctx.store.dbs[d].evicted.is_empty() {
             // Counted and shown to WATCH when evicted (crate::evict);
-            // here only handed on.
-            let _evicted = std::mem::take(&mut ctx.store.dbs[d].evicted);
+            // here only handed on: replicas and the AOF get a DEL.
+            let evicted = std::mem::take(&mut ctx.store.dbs[d].evicted);
+            if propagating {
+                crate::propagate::expired(ctx.shared, d, &evicted);
+            }
         }
     }
     if propagating {

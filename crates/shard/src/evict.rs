@@ -354,6 +354,9 @@ pub async fn cycle(shared: &Shared, budget: Duration) {
     let started = Instant::now();
     loop {
         let config = shared.config.load_full();
+        if crate::replication::ignores_maxmemory(shared, &config) {
+            return;
+        }
         let settings = config.eviction;
         if settings.maxmemory == 0 || settings.policy == Policy::NoEviction {
             return;

@@ -230,6 +230,12 @@ impl Consumer for Feed {
     }
 }
 
+/// A replica with `replica-ignore-maxmemory yes` (the default) neither
+/// evicts nor refuses writes for memory: its master decides what goes.
+pub fn ignores_maxmemory(shared: &Shared, cfg: &crate::config::Config) -> bool {
+    shared.repl.is_replica() && cfg.flag("replica-ignore-maxmemory")
+}
+
 /// At start: `replicaof` from the configuration.
 pub fn start(shared: &Arc<Shared>) {
     let cfg = shared.config.load();
