@@ -515,3 +515,18 @@ fn evictions_on_the_master_reach_the_replica() {
     wait_in_sync(master.port, replica.port);
     assert_same(master.port, replica.port);
 }
+
+#[test]
+fn stale_replica_refuses_reads_when_told_to() {
+    let dead = slotway_testkit::free_port().to_string();
+    let replica = Server::shard(&["--replicaof", "127.0.0.1", &dead, "--replica-serve-stale-data", "no"]);
+    let mut r = replica.client();
+    const DOWN: &str = "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
+    assert_eq!(text(&mut r, &["GET", "x"]), DOWN);
+    assert_eq!(text(&mut r, &["PING"]), DOWN);
+    // The read-only rule comes first, as in Redis; INFO is always served.
+    assert_eq!(text(&mut r, &["SET", "a", "b"]), "-READONLY You can't write against a read only replica.\r\n");
+    assert_eq!(field(replica.port, "master_link_status"), "down");
+    assert_eq!(text(&mut r, &["CONFIG", "SET", "replica-serve-stale-data", "yes"]), "+OK\r\n");
+    assert_eq!(text(&mut r, &["GET", "x"]), "$-1\r\n");
+}

@@ -236,6 +236,14 @@ pub fn ignores_maxmemory(shared: &Shared, cfg: &crate::config::Config) -> bool {
     shared.repl.is_replica() && cfg.flag("replica-ignore-maxmemory")
 }
 
+/// `replica-serve-stale-data no` on a replica whose link is down: only
+/// commands flagged `stale` run.
+pub fn refuses_stale(shared: &Shared, cfg: &crate::config::Config) -> bool {
+    shared.repl.is_replica()
+        && !cfg.flag("replica-serve-stale-data")
+        && !shared.repl.state.lock().master.as_ref().is_some_and(|m| m.is_up())
+}
+
 /// At start: `replicaof` from the configuration.
 pub fn start(shared: &Arc<Shared>) {
     let cfg = shared.config.load();
