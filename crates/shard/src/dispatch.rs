@@ -82,7 +82,11 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     }
     if !spec.has(flags::STALE) && !ctx.client.is_master && crate::replication::refuses_stale(ctx.shared, ctx.config) {
-        return refuse(ctx, Some(reg), "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+        return refuse(
+            ctx,
+            Some(reg),
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        );
     }
     if ctx.client.multi.is_some() && spec.has(flags::NO_MULTI) {
         return refuse(ctx, Some(reg), "ERR Command not allowed inside a transaction");
