@@ -41,7 +41,8 @@ impl Proc {
             if let Ok(Some(status)) = p.child.try_wait() {
                 return Err((p.log_text(), status.code()));
             }
-            if RawClient::connect(port).and_then(|mut c| c.cmd(&["PING"])).is_ok() {
+            // PONG, not -LOADING: redis-server answers while it loads.
+            if RawClient::connect(port).and_then(|mut c| c.cmd(&["PING"])).is_ok_and(|r| r == b"+PONG\r\n") {
                 return Ok(p);
             }
             std::thread::sleep(Duration::from_millis(20));

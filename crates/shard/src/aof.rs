@@ -81,6 +81,8 @@ struct State {
     last_rewrite_secs: i64,
     rewrites: u64,
     consecutive_failures: u64,
+    /// When the last rewrite failed: automatic ones wait a minute after.
+    last_failure: Option<Instant>,
     last_rewrite_failed: bool,
 }
 

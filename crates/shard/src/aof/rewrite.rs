@@ -19,6 +19,9 @@ use super::{open_append, spawn_writer, Ctl};
 use crate::server::{unix_ms, Shared};
 use crate::store::Store;
 
+/// How long automatic rewrites wait after a failed one.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
     #[error("a rewrite is already in progress")]
@@ -87,6 +90,7 @@ pub fn rewrite(shared: &Shared, store: &Store, enable: Option<Fsync>) -> Result<
                 }
                 Err(e) => {
                     st.consecutive_failures += 1;
+                    st.last_failure = Some(Instant::now());
                     st.last_rewrite_failed = true;
                     tracing::warn!("Background AOF rewrite failed: {e}");
                 }
@@ -106,6 +110,7 @@ pub fn rewrite(shared: &Shared, store: &Store, enable: Option<Fsync>) -> Result<
 fn failed(ctl: &Ctl) {
     let mut st = ctl.state.lock();
     st.consecutive_failures += 1;
+    st.last_failure = Some(Instant::now());
     st.last_rewrite_failed = true;
 }
 
@@ -178,7 +183,8 @@ fn auto_rewrite_due(shared: &Shared, w: &Aof) -> bool {
     let min = cfg.int("auto-aof-rewrite-min-size");
     let size = w.current_size.load(Ordering::Relaxed) as i128;
     let st = shared.aof.state.lock();
-    if perc == 0 || size <= min || st.consecutive_failures > 0 {
+    let backing_off = st.last_failure.is_some_and(|t| st.consecutive_failures > 0 && t.elapsed() < RETRY_AFTER);
+    if perc == 0 || size <= min || backing_off {
         return false;
     }
     let base = (st.base_size as i128).max(1);
