@@ -530,3 +530,24 @@ fn stale_replica_refuses_reads_when_told_to() {
     assert_eq!(text(&mut r, &["CONFIG", "SET", "replica-serve-stale-data", "yes"]), "+OK\r\n");
     assert_eq!(text(&mut r, &["GET", "x"]), "$-1\r\n");
 }
+
+#[test]
+fn migrated_keys_leave_the_replica_too() {
+    let master = Server::shard(&[]);
+    let replica = Server::shard(&[]);
+    let target = Server::shard(&[]);
+    replicaof(replica.port, master.port);
+    let mut m = master.client();
+    for k in ["mv:1", "mv:2", "stay"] {
+        assert_eq!(text(&mut m, &["SET", k, "v"]), "+OK\r\n");
+    }
+    // One key on its own, two with KEYS: each taken key goes out as a DEL.
+    let port = target.port.to_string();
+    assert_eq!(text(&mut m, &["MIGRATE", "127.0.0.1", &port, "mv:1", "0", "5000"]), "+OK\r\n");
+    assert_eq!(text(&mut m, &["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", "mv:2", "nokey"]), "+OK\r\n");
+    wait_in_sync(master.port, replica.port);
+    assert_same(master.port, replica.port);
+    let mut r = replica.client();
+    assert_eq!(text(&mut r, &["EXISTS", "mv:1", "mv:2", "stay"]), ":1\r\n");
+    assert_eq!(text(&mut target.client(), &["EXISTS", "mv:1", "mv:2"]), ":2\r\n");
+}

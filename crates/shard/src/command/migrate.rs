@@ -110,12 +110,12 @@ fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.action = Some(Action::Detach(Detached(Box::new(move |shared: &Shared| {
             let outcome = transfer(&plan);
             let mut store = shared.store.lock();
-            apply(&mut store, &plan, outcome)
+            apply(&mut store, shared, &plan, outcome)
         }))));
         return Ok(());
     }
     let outcome = transfer(&plan);
-    let reply = apply(ctx.store, &plan, outcome);
+    let reply = apply(ctx.store, ctx.shared, &plan, outcome);
     ctx.out.raw(&reply);
     Ok(())
 }
@@ -182,13 +182,16 @@ fn transfer(plan: &Plan) -> Outcome {
     Ok(per_key)
 }
 
-/// Deletes what the target took (unless COPY) and renders the reply.
-fn apply(store: &mut Store, plan: &Plan, outcome: Outcome) -> Vec<u8> {
+/// Deletes what the target took (unless COPY) and renders the reply. The
+/// deletions propagate as DELs (MIGRATE itself never does: a replica or
+/// the AOF must not move the keys again).
+fn apply(store: &mut Store, shared: &Shared, plan: &Plan, outcome: Outcome) -> Vec<u8> {
     let per_key = match outcome {
         Ok(p) => p,
         Err(reply) => return reply.into_bytes(),
     };
     let mut first_error = None;
+    let mut deleted = Vec::new();
     let now = crate::server::unix_ms();
     for ((key, _, _), res) in plan.keys.iter().zip(per_key) {
         match res {
@@ -200,11 +203,15 @@ fn apply(store: &mut Store, plan: &Plan, outcome: Outcome) -> Vec<u8> {
                     if db.delete(key, now).is_some() {
                         store.dirty += 1;
                         store.touch(plan.source_db, key);
+                        deleted.push(crate::store::Blob::from(&key[..]));
                     }
                 }
             }
             Ok(()) => {}
         }
+    }
+    if shared.propagator.is_active() && !deleted.is_empty() {
+        crate::propagate::expired(shared, plan.source_db, &deleted);
     }
     first_error.unwrap_or_else(|| "+OK\r\n".into()).into_bytes()
 }

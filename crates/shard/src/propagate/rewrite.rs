@@ -51,9 +51,8 @@ pub fn effect(name: &str, args: &[Bytes], db: &Db, reply: &[u8]) -> Effect {
         "set" if !args[3..].iter().any(|a| is(a, "ex") || is(a, "px") || is(a, "exat")) => Effect::Same,
         "set" | "setex" | "psetex" | "expire" | "pexpire" | "expireat" | "pexpireat" | "getex" | "getdel"
         | "incrbyfloat" | "hincrbyfloat" | "spop" | "blpop" | "brpop" | "bzpopmin" | "bzpopmax" | "blmove"
-        | "brpoplpush" | "lmpop" | "blmpop" | "zmpop" | "bzmpop" | "multi" | "exec" => {
-            Effect::Rewritten(rewritten(name, args, db, reply))
-        }
+        | "brpoplpush" | "lmpop" | "blmpop" | "zmpop" | "bzmpop" | "multi" | "exec" | "migrate" | "restore"
+        | "restore-asking" => Effect::Rewritten(rewritten(name, args, db, reply)),
         _ => Effect::Same,
     }
 }
@@ -62,7 +61,21 @@ fn rewritten(name: &str, args: &[Bytes], db: &Db, reply: &[u8]) -> Vec<Vec<Bytes
     let key = || args[1].clone();
     let expire_of = |k: &[u8]| db.peek(k).map(|e| db.exact_expire(k, e.expire()));
     match name {
-        "multi" | "exec" => Vec::new(),
+        // MIGRATE's deletions go out as DELs on their own.
+        "multi" | "exec" | "migrate" => Vec::new(),
+        "restore" | "restore-asking" => {
+            let relative = args[2][..] != *b"0" && !args[4..].iter().any(|a| is(a, "absttl"));
+            match expire_of(&args[1]) {
+                Some(at) if relative && at != 0 => {
+                    let mut v = args.to_vec();
+                    v[2] = Bytes::from(at.to_string());
+                    v.push(b("ABSTTL"));
+                    vec![v]
+                }
+                None if relative => Vec::new(),
+                _ => vec![args.to_vec()],
+            }
+        }
         "set" => {
             let has_rel = args[3..].iter().any(|a| is(a, "ex") || is(a, "px") || is(a, "exat"));
             match expire_of(&args[1]) {

@@ -223,3 +223,29 @@ fn nothing_changed_nothing_propagated_and_select_follows_db() {
     t.cmd("FLUSHALL");
     assert_eq!(take(&mut t, &r), ["0:SADD s a", "3:SET k v", "3:FLUSHDB", "3:FLUSHALL"]);
 }
+
+#[test]
+fn restore_with_a_relative_ttl_goes_out_absolute() {
+    let (mut t, r) = server();
+    t.cmd("SET src v");
+    let dump = t.cmd_raw(&[Bytes::from_static(b"DUMP"), Bytes::from_static(b"src")]);
+    // `$<len>\r\n<payload>\r\n`
+    let start = dump.iter().position(|&b| b == b'\n').expect("header") + 1;
+    let payload = Bytes::copy_from_slice(&dump[start..dump.len() - 2]);
+    take(&mut t, &r);
+    let restore = |key: &'static str, ttl: &'static str, extra: &[&'static str]| {
+        let mut args = vec![Bytes::from_static(b"RESTORE"), Bytes::from_static(key.as_bytes())];
+        args.push(Bytes::from_static(ttl.as_bytes()));
+        args.push(payload.clone());
+        args.extend(extra.iter().map(|a| Bytes::from_static(a.as_bytes())));
+        args
+    };
+    assert_eq!(t.cmd_raw(&restore("dst", "100000", &[])), b"+OK\r\n");
+    let got = take(&mut t, &r);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("0:RESTORE dst {T} ") && got[0].ends_with(" ABSTTL"), "{got:?}");
+    // Already absolute, or no TTL: as sent.
+    assert_eq!(t.cmd_raw(&restore("d2", "0", &[])), b"+OK\r\n");
+    let got = take(&mut t, &r);
+    assert!(got[0].starts_with("0:RESTORE d2 0 ") && !got[0].ends_with("ABSTTL"), "{got:?}");
+}
