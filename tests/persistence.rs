@@ -496,6 +496,13 @@ fn bgsave_is_a_point_in_time_view_while_clients_write() {
         .collect();
     wait_until!(Duration::from_secs(10), call(&mut c, &[b"EXISTS", b"x:1:49"]) == Reply::Int(1));
     let lastsave = call(&mut c, &[b"LASTSAVE"]);
+    // LASTSAVE counts seconds: start the save in a later second than the
+    // last one, so that its change shows however fast the save is.
+    let Reply::Int(last) = lastsave else { panic!("LASTSAVE: {lastsave:?}") };
+    wait_until!(
+        Duration::from_secs(3),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 > last
+    );
     assert_eq!(call(&mut c, &[b"BGSAVE"]), Reply::Simple("Background saving started".into()));
     call(&mut c, &[b"SET", b"after", b"1"]);
     // Clients are served while the child works: GETs answer.
