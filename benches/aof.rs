@@ -8,11 +8,8 @@
 
 use std::process::Command;
 
+use slotway_benches::{env_u64, median};
 use slotway_testkit::{have_tool, Server};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// One redis-benchmark SET run; requests per second.
 fn redis_benchmark(port: u16, pipeline: u32, n: u64) -> f64 {
@@ -23,11 +20,6 @@ fn redis_benchmark(port: u16, pipeline: u32, n: u64) -> f64 {
         .expect("run redis-benchmark");
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines().skip(1).find_map(|l| l.split(',').nth(1).and_then(|c| c.trim_matches('"').parse().ok())).unwrap_or(0.0)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -21,14 +21,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use slotway_benches::{env_u64, median};
 use slotway_testkit::wait::wait_for;
 use slotway_testkit::{free_port, have_tool, scratch_dir, Proxy, RawClient, RedisCluster, Server};
 
 const TESTS: &[&str] = &["set", "get", "mset"];
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// One run's (requests per second, p50 latency in ms), from `--csv`.
 fn redis_benchmark(port: u16, test: &str, pipeline: u32, n: u64) -> Option<(f64, f64)> {
@@ -46,14 +43,6 @@ fn redis_benchmark(port: u16, test: &str, pipeline: u32, n: u64) -> Option<(f64,
     // redis-benchmark before 7.0 has no p50 column; its median is unknown.
     let p50 = col("p50_latency_ms").unwrap_or(f64::NAN);
     (rps > 0.0).then_some((rps, p50))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 /// nutcracker over `servers`, killed by its pid on drop.
