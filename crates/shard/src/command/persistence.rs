@@ -8,6 +8,7 @@ use super::{is, parse_i64, Cmd, Ctx, Mode};
 use crate::error::{CmdError, CmdResult};
 use crate::persist::rdb;
 use crate::persist::snapshot;
+use crate::store::db::Access;
 use crate::store::Entry;
 
 pub const COMMANDS: &[Cmd] = &[
@@ -133,6 +134,13 @@ fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     db.insert(key, entry);
     if ttl > 0 {
         db.set_expire(key, ttl as u64);
+    }
+    // FREQ counts only under an LFU policy, as IDLETIME only under the
+    // others (the insert started the key's LFU record afresh).
+    if let (Some(freq), Access::Lfu { .. }) = (freq, db.access) {
+        if let Some(e) = db.get_mut(key, now) {
+            e.set_lfu(freq as u64, 0);
+        }
     }
     ctx.dirty(1);
     ctx.out.ok();

@@ -89,3 +89,16 @@ fn bgsave_and_lastsave_replies() {
     t.cmd("BGSAVE");
     assert_eq!(t.cmd("EXEC"), "*1\r\n+Background saving scheduled\r\n");
 }
+
+#[test]
+fn restore_freq_sets_the_lfu_counter_under_an_lfu_policy() {
+    let mut t = TestServer::new();
+    t.cmd("SET k v");
+    let p = dump(&mut t, "k");
+    assert_eq!(t.cmd("CONFIG SET maxmemory-policy allkeys-lfu"), "+OK\r\n");
+    assert_eq!(t.cmd_args(&args(&[b"RESTORE", b"hot", b"0", &p, b"FREQ", b"100"])), "+OK\r\n");
+    assert_eq!(t.cmd("OBJECT FREQ hot"), ":100\r\n");
+    // Under an LRU policy FREQ is accepted and has nothing to set.
+    assert_eq!(t.cmd("CONFIG SET maxmemory-policy allkeys-lru"), "+OK\r\n");
+    assert_eq!(t.cmd_args(&args(&[b"RESTORE", b"lru", b"0", &p, b"FREQ", b"100"])), "+OK\r\n");
+}
