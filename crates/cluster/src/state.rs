@@ -209,6 +209,19 @@ impl ClusterState {
         std::mem::take(&mut self.effects)
     }
 
+    /// The PONGs owed on the link the last message came in on.
+    pub fn take_replies(&mut self) -> Vec<Msg> {
+        let mut replies = Vec::new();
+        self.effects.retain(|e| match e {
+            Effect::Reply(m) => {
+                replies.push(m.clone());
+                false
+            }
+            _ => true,
+        });
+        replies
+    }
+
     pub(crate) fn effect(&mut self, e: Effect) {
         self.effects.push(e);
     }
@@ -324,12 +337,30 @@ impl ClusterState {
     }
 
     /// To every node we have a link with (not in handshake).
-    pub(crate) fn broadcast(&mut self, env: &Env, body: Body) {
+    pub fn broadcast(&mut self, env: &Env, body: Body) {
         let msg = self.msg(env, body);
         let to: Vec<NodeId> = self
             .nodes
             .values()
             .filter(|n| n.id != self.myself && n.link_up && !n.has(node::HANDSHAKE))
+            .map(|n| n.id)
+            .collect();
+        for id in to {
+            self.send(id, msg.clone());
+        }
+    }
+
+    /// A PUBLISH goes to every node; an SPUBLISH to the other nodes
+    /// serving our slots (our master or replicas).
+    pub fn forward_publish(&mut self, env: &Env, body: Body) {
+        let Some(master) = self.my_master().map(|m| m.id) else { return };
+        let shard_only = matches!(body, Body::PublishShard { .. });
+        let msg = self.msg(env, body);
+        let to: Vec<NodeId> = self
+            .nodes
+            .values()
+            .filter(|n| n.id != self.myself && n.link_up && !n.has(node::HANDSHAKE))
+            .filter(|n| !shard_only || n.id == master || n.master == Some(master))
             .map(|n| n.id)
             .collect();
         for id in to {
