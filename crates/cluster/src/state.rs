@@ -442,7 +442,7 @@ impl ClusterState {
     }
 
     /// CLUSTER SETSLOT. `keys_in_slot` is how many keys we hold in it.
-    pub fn set_slot(&mut self, env: &Env, slot: u16, how: SetSlot, keys_in_slot: usize) -> Result<(), StateError> {
+    pub fn set_slot(&mut self, slot: u16, how: SetSlot, keys_in_slot: usize) -> Result<(), StateError> {
         if !self.i_am_master() {
             return err("ERR Please use SETSLOT only with masters.");
         }
@@ -496,14 +496,11 @@ impl ClusterState {
                     // for a failover to hand us a new epoch.
                     self.bump_epoch_without_consensus();
                 }
-                let lost_last = self.owner[slot as usize] == Some(me) && id != me && self.me().slots.len() == 1;
+                // As Redis 7.0: a master giving away its last slot stays a
+                // (slotless) master, and the news spreads with the next
+                // pings rather than at once, so the source's own SETSLOT
+                // NODE lands before the target's claim reaches it.
                 self.assign(slot, id);
-                if lost_last && self.settings.allow_replica_migration {
-                    self.set_my_master(id);
-                }
-                self.changed();
-                self.broadcast(env, Body::Pong(Vec::new()));
-                return Ok(());
             }
         }
         self.changed();

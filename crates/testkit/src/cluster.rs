@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Mutex;
@@ -20,6 +20,9 @@ pub struct Node {
     child: Option<Child>,
     pid: u32,
     dir: PathBuf,
+    /// How it was started, to restart it in place.
+    bin: PathBuf,
+    args: Vec<String>,
 }
 
 pub struct RedisCluster {
@@ -66,11 +69,22 @@ impl RedisCluster {
     /// replica has finished its first sync. `extra` goes to every
     /// redis-server (`--cluster-node-timeout 2000`, ...).
     pub fn start(masters: usize, replicas_per_master: usize, extra: &[&str]) -> RedisCluster {
+        Self::start_with(Path::new("redis-server"), masters, replicas_per_master, extra)
+    }
+
+    /// The same cluster made of `slotway-shard` nodes.
+    pub fn start_shards(masters: usize, replicas_per_master: usize, extra: &[&str]) -> RedisCluster {
+        Self::start_with(&crate::workspace_bin("slotway-shard"), masters, replicas_per_master, extra)
+    }
+
+    /// The same cluster of any server binary that takes redis-server's
+    /// flags.
+    pub fn start_with(bin: &Path, masters: usize, replicas_per_master: usize, extra: &[&str]) -> RedisCluster {
         assert!(masters >= 3, "redis-cli --cluster create needs at least 3 masters");
         let count = masters * (1 + replicas_per_master);
         let mut cluster = RedisCluster { nodes: Vec::with_capacity(count) };
         for _ in 0..count {
-            let node = start_node(extra);
+            let node = start_node(bin, extra);
             cluster.nodes.push(node);
         }
         for node in &cluster.nodes {
@@ -124,6 +138,25 @@ impl RedisCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts a killed node again, same flags, same folder (so the same
+    /// `nodes.conf`).
+    pub fn restart_node(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|n| n.port == port).expect("a node of this cluster");
+        assert!(node.child.is_none(), "node {port} is still running");
+        let child = spawn(&node.bin, &node.args);
+        node.pid = child.id();
+        node.child = Some(child);
+        let ok = wait_for(Duration::from_secs(10), || ping(port));
+        assert!(ok.is_ok(), "restarted node {port} did not answer PING");
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) to one node, by its pid.
+    pub fn signal(&self, port: u16, sig: &str) {
+        let pid = self.pid(port).expect("a running node");
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} {pid}");
     }
 
     /// The node's 40-character id.
@@ -221,7 +254,8 @@ impl Drop for RedisCluster {
     }
 }
 
-fn start_node(extra: &[&str]) -> Node {
+/// Starts one cluster-enabled server of `bin` on a free port pair.
+pub fn start_node(bin: &Path, extra: &[&str]) -> Node {
     let port = free_cluster_port();
     let dir = scratch_dir(&format!("cluster-{port}"));
     let port_s = port.to_string();
@@ -232,13 +266,18 @@ fn start_node(extra: &[&str]) -> Node {
     // Without this, a replica's first sync waits 5 s for more replicas.
     args.extend(["--repl-diskless-sync-delay", "0"]);
     args.extend_from_slice(extra);
-    let child = Command::new("redis-server")
-        .args(&args)
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    let child = spawn(bin, &args);
+    Node { port, pid: child.id(), child: Some(child), dir, bin: bin.to_path_buf(), args }
+}
+
+fn spawn(bin: &Path, args: &[String]) -> Child {
+    Command::new(bin)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("start redis-server: {e}"));
-    Node { port, pid: child.id(), child: Some(child), dir }
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()))
 }
 
 /// What a bounded command run produced.

@@ -74,7 +74,7 @@ pub fn check(ctx: &mut Ctx<'_>, spec: &CommandSpec, args: &[Bytes]) -> Option<St
     if owner == NONE {
         return Some("CLUSTERDOWN Hash slot not served".into());
     }
-    if !routes.ok && !(readonly_cmd && ctx.config.flag("cluster-allow-reads-when-down")) {
+    if !routes.ok && (!readonly_cmd || !ctx.config.flag("cluster-allow-reads-when-down")) {
         return Some("CLUSTERDOWN The cluster is down".into());
     }
     let is_migrate = spec.name == "migrate";

@@ -173,7 +173,7 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.out.ok();
         }
         b"flushslots" => {
-            if ctx.store.dbs[0].len() != 0 {
+            if !ctx.store.dbs[0].is_empty() {
                 return Err(CmdError::err("ERR DB must be empty to perform CLUSTER FLUSHSLOTS."));
             }
             c.update(ctx.shared, Some(ctx.store), |st, _| st.flush_slots());
@@ -181,7 +181,7 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         b"setslot" => setslot(ctx, &c, args)?,
         b"replicate" => {
-            let empty = ctx.store.dbs[0].len() == 0;
+            let empty = ctx.store.dbs[0].is_empty();
             c.update(ctx.shared, Some(ctx.store), |st, _| st.replicate(&args[2], empty)).map_err(state_err)?;
             ctx.out.ok();
         }
@@ -215,7 +215,7 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 return Err(CmdError::Syntax);
             }
             let master = c.state.lock().i_am_master();
-            if master && ctx.store.dbs[0].len() != 0 {
+            if master && !ctx.store.dbs[0].is_empty() {
                 return Err(CmdError::err("ERR CLUSTER RESET can't be called with master nodes containing keys"));
             }
             c.update(ctx.shared, Some(ctx.store), |st, _| st.reset(hard));
@@ -319,7 +319,7 @@ fn setslot(ctx: &mut Ctx<'_>, c: &Cluster, args: &[Bytes]) -> CmdResult {
         return Err(bad());
     };
     let keys = ctx.store.dbs[0].count_in_slot(slot);
-    c.update(ctx.shared, Some(ctx.store), |st, env| st.set_slot(env, slot, how, keys)).map_err(state_err)?;
+    c.update(ctx.shared, Some(ctx.store), |st, _| st.set_slot(slot, how, keys)).map_err(state_err)?;
     ctx.out.ok();
     Ok(())
 }
