@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slotway_slots::key_slot;
-use slotway_testkit::cluster::run_bounded;
+use slotway_testkit::cluster::{run_bounded, Follow};
 use slotway_testkit::{require_tool, wait_until, RawClient, RedisCluster};
 
 fn shards(masters: usize, replicas: usize, timeout_ms: u64) -> RedisCluster {
@@ -35,61 +35,6 @@ fn foreign_key(cluster: &RedisCluster, port: u16) -> (String, u16) {
             (owner != port).then_some((k, owner))
         })
         .expect("some key lives elsewhere")
-}
-
-/// A minimal cluster client: follows MOVED and ASK, retries TRYAGAIN and
-/// CLUSTERDOWN, for at most `budget`.
-struct Follow {
-    seed: u16,
-    budget: Duration,
-}
-
-impl Follow {
-    fn call(&self, args: &[&str]) -> Result<Vec<u8>, String> {
-        let start = Instant::now();
-        let mut port = self.seed;
-        let mut asking = false;
-        let mut last = String::new();
-        while start.elapsed() < self.budget {
-            let mut c = match RawClient::connect(port) {
-                Ok(c) => c,
-                Err(e) => {
-                    last = format!("connect {port}: {e}");
-                    port = self.seed;
-                    std::thread::sleep(Duration::from_millis(50));
-                    continue;
-                }
-            };
-            if asking {
-                let _ = c.cmd(&["ASKING"]);
-            }
-            let reply = c.cmd(args).map_err(|e| e.to_string());
-            let reply = match reply {
-                Ok(r) => r,
-                Err(e) => {
-                    last = e;
-                    std::thread::sleep(Duration::from_millis(50));
-                    continue;
-                }
-            };
-            let text = String::from_utf8_lossy(&reply).into_owned();
-            let redirect =
-                |t: &str| t.split(' ').nth(2).and_then(|a| a.trim().rsplit_once(':')).map(|(_, p)| p.parse::<u16>());
-            if text.starts_with("-MOVED ") || text.starts_with("-ASK ") {
-                asking = text.starts_with("-ASK ");
-                port = redirect(&text).and_then(Result::ok).unwrap_or(self.seed);
-                continue;
-            }
-            asking = false;
-            if text.starts_with("-TRYAGAIN") || text.starts_with("-CLUSTERDOWN") {
-                last = text;
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-            return Ok(reply);
-        }
-        Err(format!("no answer within {:?}: {last}", self.budget))
-    }
 }
 
 #[test]

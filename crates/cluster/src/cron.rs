@@ -107,6 +107,7 @@ impl ClusterState {
         self.manual_failover_cron(env);
         self.replica_failover_cron(env);
         self.update_state();
+        self.replica_migration_cron(env);
     }
 
     /// Our outbound link to `id` is up: say hello at once.

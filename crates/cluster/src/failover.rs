@@ -6,6 +6,9 @@ use crate::msg::{Body, Header, MF_FORCEACK};
 use crate::node::{self, NodeId};
 use crate::state::{ClusterState, Effect, Election, Env, ManualFailover, StateError, MF_TIMEOUT_MS};
 
+/// How long a master must be orphaned before a replica migrates to it.
+pub const MIGRATION_DELAY_MS: u64 = 5_000;
+
 /// CLUSTER FAILOVER's options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailoverMode {
@@ -221,6 +224,60 @@ impl ClusterState {
         self.changed();
         let msg = self.msg(env, Body::AuthAck);
         self.send(h.sender, msg);
+    }
+
+    /// Replica migration: a master with more good replicas than
+    /// `cluster-migration-barrier` gives one (the smallest name among the
+    /// best-served masters' replicas) to a master left without any for
+    /// [`MIGRATION_DELAY_MS`].
+    pub(crate) fn replica_migration_cron(&mut self, env: &Env) {
+        let good = |st: &Self, m: &NodeId| {
+            st.nodes.values().filter(|n| n.is_replica() && n.master == Some(*m) && !n.is_failing()).count()
+        };
+        let masters: Vec<NodeId> =
+            self.nodes.values().filter(|n| n.is_master() && !n.slots.is_empty()).map(|n| n.id).collect();
+        let mut orphan = None;
+        let mut most = 0;
+        for m in &masters {
+            let count = good(self, m);
+            let n = self.nodes.get_mut(m).expect("listed");
+            if count > 0 {
+                n.had_replicas = true;
+                n.orphaned_since = 0;
+            } else if n.had_replicas && !n.is_failing() {
+                if n.orphaned_since == 0 {
+                    n.orphaned_since = env.now;
+                }
+                orphan = Some((n.id, n.orphaned_since));
+            }
+            most = most.max(count);
+        }
+        if !self.settings.allow_replica_migration || !self.ok || self.i_am_master() {
+            return;
+        }
+        let Some(my_master) = self.me().master else { return };
+        let mine = good(self, &my_master);
+        if mine <= self.settings.migration_barrier || mine < most {
+            return;
+        }
+        // Among the replicas of the masters with the most good replicas,
+        // the smallest name moves: exactly one replica decides to go.
+        let candidate = self
+            .nodes
+            .values()
+            .filter(|n| n.is_replica() && !n.is_failing())
+            .filter(|n| n.master.is_some_and(|m| masters.contains(&m) && good(self, &m) == most))
+            .map(|n| n.id)
+            .min();
+        if candidate != Some(self.myself) {
+            return;
+        }
+        if let Some((target, since)) = orphan {
+            if env.now.saturating_sub(since) > MIGRATION_DELAY_MS {
+                tracing::info!(master = %target, "migrating to orphaned master");
+                self.set_my_master(target);
+            }
+        }
     }
 
     pub(crate) fn count_vote(&mut self, h: &Header) {

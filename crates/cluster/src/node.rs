@@ -109,6 +109,11 @@ pub struct Node {
     pub connecting: bool,
     /// When we first heard of it (handshake timeout).
     pub ctime: u64,
+    /// A master that has had replicas: one left without any may take a
+    /// migrating replica (Redis's MIGRATE_TO flag).
+    pub had_replicas: bool,
+    /// Since when this master has had no working replica (0: it has one).
+    pub orphaned_since: u64,
 }
 
 impl Node {
@@ -132,6 +137,8 @@ impl Node {
             link_up: false,
             connecting: false,
             ctime: now,
+            had_replicas: false,
+            orphaned_since: 0,
         }
     }
 

@@ -148,9 +148,14 @@ impl Cluster {
         let env = Self::env(shared);
         let (r, effects, conf, routes) = {
             let mut st = self.state.lock();
+            let epochs = |st: &ClusterState| (st.current_epoch, st.last_vote_epoch, st.me().config_epoch);
+            let before = epochs(&st);
             let r = f(&mut st, &env);
             let effects = st.take_effects();
-            let conf = st.take_save().then(|| slotway_cluster::render::nodes_conf(&st));
+            // As Redis: epochs and votes reach the disk before anyone
+            // hears of them; other changes need only survive the process.
+            let durable = epochs(&st) != before;
+            let conf = st.take_save().then(|| (slotway_cluster::render::nodes_conf(&st), durable));
             let routes = (st.version != self.published.load(Ordering::Relaxed)).then(|| {
                 self.published.store(st.version, Ordering::Relaxed);
                 Routes::build(&st)
@@ -160,8 +165,8 @@ impl Cluster {
         if let Some(routes) = routes {
             self.routes.store(Arc::new(routes));
         }
-        if let Some(text) = conf {
-            if let Err(e) = write_atomically(&self.conf_path, text.as_bytes()) {
+        if let Some((text, durable)) = conf {
+            if let Err(e) = write_atomically(&self.conf_path, text.as_bytes(), durable) {
                 tracing::warn!(error = %e, path = %self.conf_path.display(), "could not save the cluster config file");
             }
         }
@@ -174,7 +179,7 @@ impl Cluster {
     /// CLUSTER SAVECONFIG, and the first write at start.
     pub fn save(&self) -> std::io::Result<()> {
         let text = slotway_cluster::render::nodes_conf(&self.state.lock());
-        write_atomically(&self.conf_path, text.as_bytes())
+        write_atomically(&self.conf_path, text.as_bytes(), true)
     }
 
     fn apply(&self, shared: &Shared, effects: Vec<Effect>, mut store: Option<&mut Store>) {
@@ -263,13 +268,16 @@ fn drop_slots(shared: &Shared, store: &mut Store, slots: &[u16]) {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and
-/// renames it over `path`: a crash leaves the old file or the new one.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to a temporary file beside `path` and renames it over
+/// `path`: a crash of the process leaves the old file or the new one;
+/// `durable` also syncs it first, so a crash of the machine does too.
+fn write_atomically(path: &std::path::Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if durable {
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path)
 }

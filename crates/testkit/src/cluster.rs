@@ -280,6 +280,63 @@ fn spawn(bin: &Path, args: &[String]) -> Child {
         .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()))
 }
 
+/// A minimal cluster client: follows MOVED and ASK, retries TRYAGAIN and
+/// CLUSTERDOWN, for at most `budget`.
+pub struct Follow {
+    /// Where requests start (and restart after a lost connection).
+    pub seed: u16,
+    /// How long one call may keep retrying.
+    pub budget: Duration,
+}
+
+impl Follow {
+    pub fn call(&self, args: &[&str]) -> Result<Vec<u8>, String> {
+        let start = Instant::now();
+        let mut port = self.seed;
+        let mut asking = false;
+        let mut last = String::new();
+        while start.elapsed() < self.budget {
+            let mut c = match RawClient::connect(port) {
+                Ok(c) => c,
+                Err(e) => {
+                    last = format!("connect {port}: {e}");
+                    port = self.seed;
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            if asking {
+                let _ = c.cmd(&["ASKING"]);
+            }
+            let reply = c.cmd(args).map_err(|e| e.to_string());
+            let reply = match reply {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            let text = String::from_utf8_lossy(&reply).into_owned();
+            let redirect =
+                |t: &str| t.split(' ').nth(2).and_then(|a| a.trim().rsplit_once(':')).map(|(_, p)| p.parse::<u16>());
+            if text.starts_with("-MOVED ") || text.starts_with("-ASK ") {
+                asking = text.starts_with("-ASK ");
+                port = redirect(&text).and_then(Result::ok).unwrap_or(self.seed);
+                continue;
+            }
+            asking = false;
+            if text.starts_with("-TRYAGAIN") || text.starts_with("-CLUSTERDOWN") {
+                last = text;
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            return Ok(reply);
+        }
+        Err(format!("no answer within {:?}: {last}", self.budget))
+    }
+}
+
 /// What a bounded command run produced.
 #[derive(Debug, Clone)]
 pub struct Output {

@@ -186,6 +186,32 @@ fn coordinated_manual_failover_swaps_roles() {
 }
 
 #[test]
+fn a_spare_replica_migrates_to_an_orphaned_master() {
+    let mut sim = Sim::new(7, 1000);
+    for i in 1..7 {
+        sim.nodes[0].meet("127.0.0.1", 7000 + i as u16, 17000 + i as u16, sim.now).unwrap();
+    }
+    sim.run(3000);
+    let ranges = [(0u16, 5460u16), (5461, 10922), (10923, 16383)];
+    for (i, (a, b)) in ranges.into_iter().enumerate() {
+        sim.nodes[i].add_slots(&(a..=b).collect::<Vec<u16>>()).unwrap();
+    }
+    // Master 0 has two replicas (3 and 6), masters 1 and 2 one each.
+    for (r, m) in [(3, 0), (4, 1), (5, 2), (6, 0)] {
+        let id = sim.id(m);
+        sim.nodes[r].replicate(id.as_bytes(), true).unwrap();
+    }
+    sim.run(3000);
+    // Master 1's only replica dies: master 1 is orphaned.
+    sim.down.insert(4);
+    sim.run(12_000);
+    let spare = [3, 6].into_iter().min_by_key(|&i| sim.id(i)).unwrap();
+    assert_eq!(sim.nodes[spare].me().master, Some(sim.id(1)), "the smaller-named spare moved");
+    let other = if spare == 3 { 6 } else { 3 };
+    assert_eq!(sim.nodes[other].me().master, Some(sim.id(0)), "the other stayed");
+}
+
+#[test]
 fn takeover_needs_no_votes() {
     let mut sim = Sim::six();
     sim.down.insert(0);
