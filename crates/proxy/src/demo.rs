@@ -132,10 +132,12 @@ async fn run(
         Some(Err(e)) => Err(e),
         Some(Ok(layout)) => {
             let watch = |proxy| announce_and_watch(proxy, &mut nodes, layout, client_addr, admin_addr);
-            serve(config, flags, set_log_level, listeners, &mut signals, watch).await
+            let served = serve(config, flags, set_log_level, listeners, &mut signals, watch).await;
+            println!("the proxy has stopped");
+            served
         }
     };
-    println!("stopping the proxy and the {} nodes", nodes.list.len());
+    println!("stopping the {} nodes", nodes.list.len());
     nodes.stop().await;
     println!("stopped");
     outcome
