@@ -311,3 +311,6 @@ async fn wait_for_state_ok(clients: &mut [Client], deadline: Instant, opts: &Cre
 fn max_polls(opts: &CreateOptions) -> u128 {
     opts.join_timeout.as_millis() / opts.poll_interval.as_millis().max(1) + 2
 }
+
+#[cfg(test)]
+mod tests;
