@@ -256,7 +256,13 @@ fn check_ports_free(ports: &[u16]) -> anyhow::Result<()> {
 /// with the same cargo and profile.
 fn shard_bin(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(path) = given {
-        return Ok(path.to_path_buf());
+        if path.components().count() == 1 {
+            // A bare name (`redis-server`): found on PATH when started.
+            return Ok(path.to_path_buf());
+        }
+        // The nodes start in their own folders, where a relative path
+        // would name something else.
+        return std::fs::canonicalize(path).with_context(|| format!("--shard-bin {}", path.display()));
     }
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let dir = exe.parent().context("this program's path has no folder")?;
@@ -298,6 +304,15 @@ fn shard_bin(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_bin_paths_are_made_absolute() {
+        assert_eq!(shard_bin(Some(Path::new("redis-server"))).unwrap(), PathBuf::from("redis-server"));
+        let here = std::env::current_dir().unwrap();
+        let relative = Path::new(".").join("Cargo.toml");
+        assert_eq!(shard_bin(Some(&relative)).unwrap(), here.join("Cargo.toml").canonicalize().unwrap());
+        assert!(shard_bin(Some(Path::new("./no-such-server"))).is_err());
+    }
 
     #[test]
     fn node_ports_leave_room_for_bus_ports() {
