@@ -11,6 +11,7 @@
 
 pub mod bitmap;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod hash;
@@ -172,6 +173,7 @@ impl Registry {
             migrate::COMMANDS,
             crate::aof::COMMANDS,
             replication::COMMANDS,
+            cluster::COMMANDS,
         ];
         let mut map = HashMap::new();
         for cmd in families.iter().copied().flatten() {

@@ -37,6 +37,8 @@ pub struct Plan {
     /// Source database, and (key, relative TTL in ms or 0, payload).
     source_db: usize,
     keys: Vec<(Bytes, i64, Vec<u8>)>,
+    /// RESTORE-ASKING from a cluster node: the target is importing the slot.
+    restore: &'static [u8],
 }
 
 fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -105,6 +107,7 @@ fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         auth,
         source_db,
         keys: found,
+        restore: if ctx.config.cluster_enabled { b"RESTORE-ASKING" } else { b"RESTORE" },
     };
     if ctx.mode == Mode::Normal {
         ctx.action = Some(Action::Detach(Detached(Box::new(move |shared: &Shared| {
@@ -151,7 +154,7 @@ fn transfer(plan: &Plan) -> Outcome {
     encode(&mut buf, &[b"SELECT", plan.db.to_string().as_bytes()]);
     for (key, ttl, payload) in &plan.keys {
         let ttl = ttl.to_string();
-        let mut parts: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
+        let mut parts: Vec<&[u8]> = vec![plan.restore, key, ttl.as_bytes(), payload];
         if plan.replace {
             parts.push(b"REPLACE");
         }
