@@ -261,8 +261,14 @@ fn shard_bin(given: Option<&Path>) -> anyhow::Result<PathBuf> {
             return Ok(path.to_path_buf());
         }
         // The nodes start in their own folders, where a relative path
-        // would name something else.
-        return std::fs::canonicalize(path).with_context(|| format!("--shard-bin {}", path.display()));
+        // would name something else. Symlinks stay as they are:
+        // redis-server is a link to redis-check-rdb and picks its mode by
+        // the name it was started with.
+        let absolute = std::path::absolute(path).with_context(|| format!("--shard-bin {}", path.display()))?;
+        if !absolute.is_file() {
+            anyhow::bail!("--shard-bin {}: no such file", path.display());
+        }
+        return Ok(absolute);
     }
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let dir = exe.parent().context("this program's path has no folder")?;
@@ -306,12 +312,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shard_bin_paths_are_made_absolute() {
+    fn shard_bin_paths_are_made_absolute_keeping_links() {
         assert_eq!(shard_bin(Some(Path::new("redis-server"))).unwrap(), PathBuf::from("redis-server"));
         let here = std::env::current_dir().unwrap();
         let relative = Path::new(".").join("Cargo.toml");
-        assert_eq!(shard_bin(Some(&relative)).unwrap(), here.join("Cargo.toml").canonicalize().unwrap());
+        assert_eq!(shard_bin(Some(&relative)).unwrap(), here.join("Cargo.toml"));
         assert!(shard_bin(Some(Path::new("./no-such-server"))).is_err());
+        // A link keeps its own name (redis-server -> redis-check-rdb).
+        let dir = std::env::temp_dir().join(format!("slotway-demo-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("server-link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(here.join("Cargo.toml"), &link).unwrap();
+        let got = shard_bin(Some(&link));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got.unwrap(), link);
     }
 
     #[test]
