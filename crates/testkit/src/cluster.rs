@@ -63,6 +63,31 @@ pub fn free_cluster_port() -> u16 {
     panic!("no free port pair (port, port+10000) in 20000..30000");
 }
 
+/// `n` consecutive free client ports whose bus ports (+10000) are free too,
+/// for a program that takes a base port (`slotway demo --base-port`);
+/// returns the first. The ports stay reserved for this test process.
+pub fn free_cluster_port_block(n: u16) -> u16 {
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let seed = (std::process::id() % 400) as u16 * 25;
+        let _ = NEXT.compare_exchange(0, 20000 + seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..10_000 {
+        let mut base = NEXT.fetch_add(n, Ordering::Relaxed);
+        if base.saturating_add(n) > 30000 {
+            NEXT.store(20000, Ordering::Relaxed);
+            base = 20000;
+        }
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = taken.get_or_insert_with(HashSet::new);
+        let free = |p: u16| !taken.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if (base..base + n).all(|p| free(p) && free(p + 10000)) {
+            taken.extend(base..base + n);
+            return base;
+        }
+    }
+    panic!("no {n} free consecutive port pairs (port, port+10000) in 20000..30000");
+}
+
 impl RedisCluster {
     /// Starts `masters * (1 + replicas_per_master)` nodes, creates the
     /// cluster and waits until every node says `cluster_state:ok` and every
