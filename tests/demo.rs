@@ -5,9 +5,8 @@
 //! directory. A taken port or a node that dies ends the demo with a message
 //! naming it, and nothing left running.
 //!
-//! slotway-shard has no cluster mode yet (issue 5), so the demo runs
-//! `redis-server` as its shard binary; `demo_with_slotway_shard` is the
-//! same test with our own shard, ignored until cluster mode lands.
+//! The same run with `redis-server` as the shard binary
+//! (`--shard-bin`) checks that the demo forms a cluster as redis-cli does.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -247,7 +246,6 @@ fn demo_with_redis_server() {
 }
 
 #[test]
-#[ignore = "needs slotway-shard cluster mode (issue 5)"]
 fn demo_with_slotway_shard() {
     require_tool!("redis-cli");
     demo_serves_and_stops(&workspace_bin("slotway-shard"));

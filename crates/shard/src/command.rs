@@ -72,28 +72,12 @@ pub enum Action {
     Close,
     /// Stop the server (SHUTDOWN); the flag asks for a final save.
     Shutdown { save: Option<bool> },
-    /// Finish the command outside the keyspace lock (MIGRATE's network
-    /// part): the session runs it on a blocking thread and writes the
-    /// reply bytes it returns before the next request runs.
-    Detach(Detached),
     /// The connection is a replica now (PSYNC, SYNC): the session hands
     /// its socket to the replica task.
     Replicate(Box<crate::replication::master::Handover>),
     /// WAIT: answer once `numreplicas` replicas acknowledged `offset`, or
     /// at the timeout, waiting outside the keyspace lock.
     WaitAcks { numreplicas: usize, offset: i64, timeout: Option<Duration> },
-}
-
-/// Work a command leaves for after the lock: given the shared state, it
-/// returns the reply (protocol-independent bytes).
-pub struct Detached(pub Box<DetachedFn>);
-
-pub type DetachedFn = dyn FnOnce(&Shared) -> Vec<u8> + Send;
-
-impl std::fmt::Debug for Detached {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Detached")
-    }
 }
 
 pub struct Ctx<'a> {

@@ -93,7 +93,13 @@ impl RedisCluster {
     /// cluster and waits until every node says `cluster_state:ok` and every
     /// replica has finished its first sync. `extra` goes to every
     /// redis-server (`--cluster-node-timeout 2000`, ...).
+    /// Nodes are `redis-server`, or `slotway-shard` when the environment
+    /// says `SLOTWAY_CLUSTER_NODES=slotway-shard` (how CI runs the proxy's
+    /// suite a second time over our own shards).
     pub fn start(masters: usize, replicas_per_master: usize, extra: &[&str]) -> RedisCluster {
+        if std::env::var("SLOTWAY_CLUSTER_NODES").is_ok_and(|v| v == "slotway-shard") {
+            return Self::start_shards(masters, replicas_per_master, extra);
+        }
         Self::start_with(Path::new("redis-server"), masters, replicas_per_master, extra)
     }
 

@@ -1,14 +1,15 @@
 //! MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE]
 //! [AUTH password] [AUTH2 username password] [KEYS key ...].
 //!
-//! Three steps, so that no lock is held while talking to the target:
-//! under the keyspace lock the handler takes each key's DUMP payload and
-//! TTL ([`Plan`]); outside it, [`transfer`] connects, sends AUTH, SELECT
-//! and one RESTORE per key in one pipelined write, and reads the replies;
-//! then, under the lock again, [`apply`] deletes the keys the target
-//! accepted (unless COPY). The session runs the middle step on a blocking
-//! thread (see [`super::Action::Detach`]); inside MULTI there is no
-//! session to leave the lock to, so it runs in place, as Redis does.
+//! Three steps, all under the keyspace lock, as Redis's MIGRATE blocks its
+//! server: the handler takes each key's DUMP payload and TTL ([`Plan`]);
+//! [`transfer`] connects, sends AUTH, SELECT and one RESTORE (RESTORE-ASKING
+//! in cluster mode) per key in one pipelined write, and reads the replies;
+//! [`apply`] deletes the keys the target accepted (unless COPY). Holding
+//! the lock throughout is what makes a migration lose nothing: a write to a
+//! key between its DUMP and its deletion would otherwise be acknowledged
+//! here and then deleted, while the target kept the older value. The wait
+//! is bounded by the command's timeout.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{is, parse_i64, Action, Cmd, Ctx, Detached, Mode};
+use super::{is, parse_i64, Cmd, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::persist::rdb;
 use crate::server::Shared;
@@ -109,14 +110,6 @@ fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         keys: found,
         restore: if ctx.config.cluster_enabled { b"RESTORE-ASKING" } else { b"RESTORE" },
     };
-    if ctx.mode == Mode::Normal {
-        ctx.action = Some(Action::Detach(Detached(Box::new(move |shared: &Shared| {
-            let outcome = transfer(&plan);
-            let mut store = shared.store.lock();
-            apply(&mut store, shared, &plan, outcome)
-        }))));
-        return Ok(());
-    }
     let outcome = transfer(&plan);
     let reply = apply(ctx.store, ctx.shared, &plan, outcome);
     ctx.out.raw(&reply);
