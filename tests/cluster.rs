@@ -340,3 +340,121 @@ fn bus_port_drops_garbage() {
     assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "the connection is closed without a reply");
     assert!(slotway_testkit::cluster::cluster_state_ok(port), "and the node is unharmed");
 }
+
+/// A master cut off from every other node (each node on its own loopback
+/// address, every bus link through a relay that drops it): the master
+/// stops taking writes after node-timeout, before the majority promotes
+/// its replica, and after the partition heals it rejoins as a replica.
+#[test]
+fn partitioned_master_stops_writes_before_its_replica_takes_over() {
+    require_tool!("redis-cli");
+    use slotway_testkit::cluster::{start_node, Node};
+    use slotway_testkit::relay::Relay;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    let bin = slotway_testkit::workspace_bin("slotway-shard");
+    let base = 20 + (std::process::id() % 200) as u8;
+    let ips: Vec<IpAddr> = (0..6).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, base + i))).collect();
+    let mut relays = Vec::new();
+    let mut nodes: Vec<Node> = Vec::new();
+    for ip in &ips {
+        let port = slotway_testkit::cluster::free_cluster_port();
+        let relay = Relay::start(*ip, SocketAddr::new(*ip, port + 10000));
+        let (ip_s, port_s, relay_s) = (ip.to_string(), port.to_string(), relay.port.to_string());
+        let extra = [
+            "--port",
+            &port_s,
+            "--bind",
+            &ip_s,
+            "127.0.0.1",
+            "--cluster-announce-ip",
+            &ip_s,
+            "--cluster-announce-bus-port",
+            &relay_s,
+            "--cluster-node-timeout",
+            "2000",
+        ];
+        let mut node = start_node(&bin, &extra);
+        node.port = port;
+        nodes.push(node);
+        relays.push(relay);
+    }
+    let cluster = RedisCluster { nodes };
+    let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+    for &p in &ports {
+        wait_until!(Duration::from_secs(10), RawClient::connect(p).is_ok());
+    }
+    let addrs: Vec<String> = ips.iter().zip(&ports).map(|(ip, p)| format!("{ip}:{p}")).collect();
+    let mut create = vec!["--cluster", "create"];
+    create.extend(addrs.iter().map(String::as_str));
+    create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    let out = cli(&create);
+    assert!(out.ok, "create: {}\n{}", out.stdout, out.stderr);
+    wait_until!(Duration::from_secs(20), ports.iter().all(|&p| slotway_testkit::cluster::cluster_state_ok(p)));
+
+    let victim = ports[0];
+    let victim_id = cluster.node_id(victim);
+    let replica = *ports
+        .iter()
+        .find(|&&p| {
+            parse_role(&cluster.cluster_nodes(p), &cluster.node_id(p)).is_some_and(|r| r.contains("slave"))
+                && cluster
+                    .cluster_nodes(p)
+                    .lines()
+                    .any(|l| l.contains("myself") && l.split(' ').nth(3) == Some(victim_id.as_str()))
+        })
+        .expect("the victim's replica");
+    let key = (0..)
+        .map(|i| format!("p{i}"))
+        .find(|k| cluster.slot_owner(victim, key_slot(k.as_bytes())) == Some(victim))
+        .unwrap();
+
+    // The partition: nobody reaches the victim, the victim reaches nobody.
+    let started = Instant::now();
+    for (i, relay) in relays.iter().enumerate() {
+        if i == 0 {
+            ips[1..].iter().for_each(|ip| relay.cut(*ip));
+        } else {
+            relay.cut(ips[0]);
+        }
+    }
+    let mut c = cluster.client(victim);
+    let mut refused_at = None;
+    let mut promoted_at = None;
+    let mut last_ack = Duration::ZERO;
+    while started.elapsed() < Duration::from_secs(20) && (refused_at.is_none() || promoted_at.is_none()) {
+        let r = c.cmd_str(&["SET", &key, "x"]);
+        if r == "+OK\r\n" {
+            last_ack = started.elapsed();
+        } else if refused_at.is_none() {
+            assert!(r.starts_with("-CLUSTERDOWN"), "{r}");
+            refused_at = Some(started.elapsed());
+        }
+        if promoted_at.is_none()
+            && parse_role(&cluster.cluster_nodes(replica), &cluster.node_id(replica))
+                .is_some_and(|r| r.contains("master"))
+        {
+            promoted_at = Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let refused = refused_at.expect("the cut-off master stopped taking writes");
+    let promoted = promoted_at.expect("the majority promoted the replica");
+    eprintln!("partition: master refused writes after {refused:?} (last ack {last_ack:?}), replica promoted after {promoted:?}");
+    assert!(refused < Duration::from_secs(4), "refused only after {refused:?} (node-timeout 2 s)");
+    assert!(last_ack < promoted, "no write acknowledged by the old master once the new one existed");
+
+    for r in &relays {
+        r.heal();
+    }
+    wait_until!(
+        Duration::from_secs(20),
+        cluster.cluster_nodes(victim).lines().any(|l| l.starts_with(&victim_id) && l.contains("myself,slave")),
+        "the old master rejoins as a replica"
+    );
+    wait_until!(
+        Duration::from_secs(10),
+        cluster.client(victim).cmd_str(&["SET", &key, "y"]).starts_with("-MOVED"),
+        "its slots are served elsewhere"
+    );
+}

@@ -77,11 +77,16 @@ pub async fn start(shared: &Arc<Shared>) -> anyhow::Result<()> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", conf_path.display())),
     };
     {
-        // The file may come from another port (a copied setup).
+        // The file may come from another port (a copied setup); behind NAT
+        // or a relay, peers must use the announced ports instead.
+        let announced = |name: &str, real: u16| u16::try_from(cfg.int(name)).ok().filter(|&p| p != 0).unwrap_or(real);
         let me = state.myself;
         let n = state.nodes.get_mut(&me).expect("myself");
-        n.port = port;
-        n.cport = cport;
+        n.port = announced("cluster-announce-port", port);
+        n.cport = announced("cluster-announce-bus-port", cport);
+        if !state.settings.announce_ip.is_empty() {
+            n.ip = state.settings.announce_ip.clone();
+        }
     }
     let replica_of = state.me().master.and_then(|m| state.nodes.get(&m)).map(|m| (m.ip.clone(), m.port));
     tracing::info!(id = %state.myself, "cluster node id");

@@ -16,6 +16,7 @@ use crate::{scratch_dir, RawClient};
 
 /// One `redis-server` of the cluster; `child` is `None` once killed.
 pub struct Node {
+    /// The client port (a test that passes its own `--port` sets it).
     pub port: u16,
     child: Option<Child>,
     pid: u32,

@@ -13,6 +13,7 @@
 
 pub mod cluster;
 pub mod proxy;
+pub mod relay;
 pub mod reply;
 pub mod wait;
 

@@ -100,6 +100,20 @@ fn frames(buf: &mut BytesMut) -> Result<Vec<Msg>, slotway_cluster::msg::MsgError
     Ok(out)
 }
 
+/// Connects from our first `bind` address when it is a specific one, as
+/// Redis does, so that peers see the address we serve on.
+async fn dial(shared: &Shared, ip: &str, cport: u16) -> std::io::Result<TcpStream> {
+    let target: std::net::IpAddr =
+        ip.parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "node address"))?;
+    let source =
+        shared.config.load().bind.first().and_then(|b| b.trim_start_matches('-').parse::<std::net::IpAddr>().ok());
+    let socket = if target.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    if let Some(src) = source.filter(|s| !s.is_unspecified() && s.is_ipv4() == target.is_ipv4()) {
+        socket.bind(SocketAddr::new(src, 0))?;
+    }
+    socket.connect(SocketAddr::new(target, cport)).await
+}
+
 fn ip_of(a: &SocketAddr) -> String {
     a.ip().to_canonical().to_string()
 }
@@ -164,7 +178,7 @@ async fn outbound(
     let timeout = Duration::from_millis(shared.config.load().cluster_node_timeout.clamp(100, 5000));
     let connected = tokio::select! {
         _ = cancel.cancelled() => return,
-        r = tokio::time::timeout(timeout, TcpStream::connect((ip.as_str(), cport))) => r,
+        r = tokio::time::timeout(timeout, dial(&shared, &ip, cport)) => r,
     };
     let mut stream = match connected {
         Ok(Ok(s)) => s,
