@@ -495,3 +495,18 @@ fn cluster_backup_writes_checkable_rdbs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn redis_py_cluster_client_works() {
+    require_tool!("redis-cli");
+    require_tool!("python3");
+    let cluster = shards(3, 1, 5000);
+    let port = cluster.masters()[0];
+    // Replicas are announced by gossip a ping or two after they attach.
+    wait_until!(Duration::from_secs(10), {
+        let s = cluster.client(port).call(&["CLUSTER", "SLOTS"]).unwrap();
+        s.array().is_some_and(|a| a.iter().all(|r| r.array().is_some_and(|r| r.len() == 4)))
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/shard_cluster.py");
+    slotway_testkit::run_redis_py(&[script], port, "redis-py RedisCluster over slotway-shard");
+}
