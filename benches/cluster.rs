@@ -6,13 +6,16 @@
 //!   is `kill -9`ed, and we time how long until a write succeeds again and
 //!   count acknowledged writes that are gone afterwards. Repeated
 //!   `SLOTWAY_BENCH_FAILOVER_RUNS` times (10); slotway-shard also runs with
-//!   `replica-ack-writes yes` (synchronous replication: zero lost).
+//!   `replica-ack-writes yes` (synchronous replication: zero lost). A
+//!   synchronous master takes writes only with a replica, so in that mode
+//!   the killed node is restarted once its replica is promoted, and the
+//!   time runs until it has rejoined as the new master's replica.
 //! - reshard: `SLOTWAY_BENCH_RESHARD_KEYS` keys (1,000,000) spread over
 //!   three masters, then `redis-cli --cluster reshard` of 4096 slots to one
 //!   of them, timed.
 //!
 //! `cargo bench -p slotway-benches --bench cluster` (`SLOTWAY_BENCH_ONLY=
-//! failover|reshard` runs one part).
+//! failover|reshard` runs one part, `SLOTWAY_BENCH_SIDE=sync` one row).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,19 +33,21 @@ struct Side {
     name: &'static str,
     bin: PathBuf,
     extra: &'static [&'static str],
+    /// Restart the killed master after the failover (synchronous mode).
+    restart: bool,
 }
 
 fn sides() -> Vec<Side> {
     let ours = workspace_bin("slotway-shard");
     vec![
-        Side { name: "redis-server", bin: PathBuf::from("redis-server"), extra: &[] },
-        Side { name: "slotway-shard", bin: ours.clone(), extra: &[] },
-        Side { name: "slotway-shard sync", bin: ours, extra: &["--replica-ack-writes", "yes"] },
+        Side { name: "redis-server", bin: PathBuf::from("redis-server"), extra: &[], restart: false },
+        Side { name: "slotway-shard", bin: ours.clone(), extra: &[], restart: false },
+        Side { name: "slotway-shard sync", bin: ours, extra: &["--replica-ack-writes", "yes"], restart: true },
     ]
 }
 
 /// One failover: (seconds until writes succeed again, acknowledged writes lost).
-fn failover_once(bin: &Path, extra: &[&str]) -> (f64, usize) {
+fn failover_once(bin: &Path, extra: &[&str], restart: bool) -> (f64, usize) {
     let mut args = vec!["--cluster-node-timeout", "1000"];
     args.extend_from_slice(extra);
     let mut cluster = RedisCluster::start_with(bin, 3, 1, &args);
@@ -55,9 +60,11 @@ fn failover_once(bin: &Path, extra: &[&str]) -> (f64, usize) {
         .take(10_000)
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
+    let resumed_flag = Arc::new(AtomicBool::new(false));
     let killed_at: Arc<parking_lot_free::Cell> = Arc::new(parking_lot_free::Cell::default());
     let writer = {
-        let (stop, keys, killed_at) = (stop.clone(), keys.clone(), killed_at.clone());
+        let (stop, keys, killed_at, resumed_flag) =
+            (stop.clone(), keys.clone(), killed_at.clone(), resumed_flag.clone());
         std::thread::spawn(move || {
             let f = Follow { seed, budget: Duration::from_secs(30) };
             let mut acked = Vec::new();
@@ -75,6 +82,7 @@ fn failover_once(bin: &Path, extra: &[&str]) -> (f64, usize) {
                     if resumed.is_none() {
                         if let Some(k) = killed_at.get().filter(|&k| issued >= k) {
                             resumed = Some(k.elapsed());
+                            resumed_flag.store(true, Ordering::Relaxed);
                         }
                     }
                 }
@@ -89,6 +97,13 @@ fn failover_once(bin: &Path, extra: &[&str]) -> (f64, usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline && cluster.masters().len() < 3 {
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if restart {
+        cluster.restart_node(victim);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && !resumed_flag.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     std::thread::sleep(Duration::from_millis(1000));
     stop.store(true, Ordering::Relaxed);
@@ -131,11 +146,13 @@ fn failover() {
     let runs = env_u64("SLOTWAY_BENCH_FAILOVER_RUNS", 10) as usize;
     println!("failover after kill -9 of a master, cluster-node-timeout 1000, {runs} runs each");
     println!("{:<20} {:>10} {:>10} {:>10} {:>12}", "nodes", "median s", "max s", "min s", "lost writes");
-    for side in sides() {
+    // SLOTWAY_BENCH_SIDE=sync (a part of the name) runs only matching rows.
+    let only = std::env::var("SLOTWAY_BENCH_SIDE").unwrap_or_default();
+    for side in sides().into_iter().filter(|s| s.name.contains(only.as_str())) {
         let mut times = Vec::new();
         let mut lost = Vec::new();
         for _ in 0..runs {
-            let (t, l) = failover_once(&side.bin, side.extra);
+            let (t, l) = failover_once(&side.bin, side.extra, side.restart);
             times.push(t);
             lost.push(l);
         }

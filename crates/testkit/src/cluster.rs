@@ -181,7 +181,11 @@ impl RedisCluster {
         node.pid = child.id();
         node.child = Some(child);
         let ok = wait_for(Duration::from_secs(10), || ping(port));
-        assert!(ok.is_ok(), "restarted node {port} did not answer PING");
+        if ok.is_err() {
+            let log = std::fs::read_to_string(node.dir.join("node.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            panic!("restarted node {port} did not answer PING; its log ends:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
     }
 
     /// Sends a signal (`STOP`, `CONT`, ...) to one node, by its pid.
@@ -294,7 +298,7 @@ pub fn start_node(bin: &Path, extra: &[&str]) -> Node {
     let dir_s = dir.to_string_lossy().into_owned();
     let mut args: Vec<&str> = vec!["--port", &port_s, "--bind", "127.0.0.1", "--dir", &dir_s];
     args.extend(["--save", "", "--appendonly", "no", "--cluster-enabled", "yes"]);
-    args.extend(["--cluster-config-file", "nodes.conf"]);
+    args.extend(["--cluster-config-file", "nodes.conf", "--logfile", "node.log"]);
     // Without this, a replica's first sync waits 5 s for more replicas.
     args.extend(["--repl-diskless-sync-delay", "0"]);
     args.extend_from_slice(extra);
