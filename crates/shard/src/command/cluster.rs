@@ -101,12 +101,13 @@ const HELP: &[&str] = &[
 ];
 
 fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    // As Redis: without cluster mode even HELP is refused.
+    let c = enabled(ctx)?;
     let sub = args[1].to_ascii_lowercase();
     if sub == b"help" {
         help(ctx, "CLUSTER", HELP);
         return Ok(());
     }
-    let c = enabled(ctx)?;
     match &sub[..] {
         b"myid" => ctx.out.bulk(c.state.lock().myself.as_bytes()),
         b"nodes" => {

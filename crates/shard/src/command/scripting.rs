@@ -128,7 +128,7 @@ fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 && crate::persist::crc64::checksum(body).to_le_bytes() == footer[..]
         };
         if !ok {
-            return Err(CmdError::err("ERR payload version or checksum are wrong"));
+            return Err(CmdError::err("ERR DUMP payload version or checksum are wrong"));
         }
         if p.len() > 10 {
             return Err(engine_missing("FUNCTION RESTORE of a non-empty library"));
