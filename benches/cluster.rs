@@ -67,7 +67,8 @@ fn failover_once(bin: &Path, extra: &[&str], restart: bool) -> (f64, usize) {
             (stop.clone(), keys.clone(), killed_at.clone(), resumed_flag.clone());
         std::thread::spawn(move || {
             let f = Follow { seed, budget: Duration::from_secs(30) };
-            let mut acked = Vec::new();
+            // Every write in order, and whether it was acknowledged.
+            let mut writes = Vec::new();
             let mut resumed = None;
             for (n, key) in keys.iter().cycle().enumerate().take(2_000_000) {
                 if stop.load(Ordering::Relaxed) {
@@ -75,8 +76,9 @@ fn failover_once(bin: &Path, extra: &[&str], restart: bool) -> (f64, usize) {
                 }
                 let value = n.to_string();
                 let issued = Instant::now();
-                if f.call(&["SET", key, &value]).is_ok_and(|r| r == b"+OK\r\n") {
-                    acked.push((key.clone(), value));
+                let ok = f.call(&["SET", key, &value]).is_ok_and(|r| r == b"+OK\r\n");
+                writes.push((key.clone(), value, ok));
+                if ok {
                     // The first write issued after the kill waits out the
                     // failover inside `call`; its completion ends the outage.
                     if resumed.is_none() {
@@ -87,7 +89,7 @@ fn failover_once(bin: &Path, extra: &[&str], restart: bool) -> (f64, usize) {
                     }
                 }
             }
-            (acked, resumed)
+            (writes, resumed)
         })
     };
     std::thread::sleep(Duration::from_millis(1000));
@@ -107,18 +109,32 @@ fn failover_once(bin: &Path, extra: &[&str], restart: bool) -> (f64, usize) {
     }
     std::thread::sleep(Duration::from_millis(1000));
     stop.store(true, Ordering::Relaxed);
-    let (acked, resumed) = writer.join().expect("writer");
-    // The last acknowledged value of each key must be there.
-    let mut last = std::collections::HashMap::new();
-    for (k, v) in acked {
-        last.insert(k, v);
+    let (writes, resumed) = writer.join().expect("writer");
+    // Per key, the last acknowledged value must be there, or the value of
+    // a later write whose outcome the client never learned (an error or a
+    // timeout may still have been applied): anything else is a lost write.
+    let mut allowed: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for (k, v, ok) in writes {
+        // Until a write of the key is acknowledged, its absence is fine too.
+        let vals = allowed.entry(k).or_insert_with(|| vec![String::new()]);
+        if ok {
+            vals.clear();
+        }
+        vals.push(v);
     }
     let f = Follow { seed, budget: Duration::from_secs(10) };
-    let lost = last
+    let lost = allowed
         .iter()
-        .filter(|(k, v)| {
+        .filter(|(k, vals)| {
             let got = f.call(&["GET", k]).unwrap_or_default();
-            got != format!("${}\r\n{v}\r\n", v.len()).into_bytes()
+            let present = |v: &String| {
+                if v.is_empty() {
+                    got == b"$-1\r\n"
+                } else {
+                    got == format!("${}\r\n{v}\r\n", v.len()).into_bytes()
+                }
+            };
+            !vals.iter().any(present)
         })
         .count();
     (resumed.map_or(f64::NAN, |d| d.as_secs_f64()), lost)

@@ -184,7 +184,10 @@ impl RedisCluster {
         if ok.is_err() {
             let log = std::fs::read_to_string(node.dir.join("node.log")).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(20).collect();
-            panic!("restarted node {port} did not answer PING; its log ends:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            panic!(
+                "restarted node {port} did not answer PING; its log ends:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
     }
 
