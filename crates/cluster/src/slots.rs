@@ -68,16 +68,36 @@ impl SlotSet {
     }
 
     /// Maximal runs of consecutive slots, as CLUSTER NODES prints them.
+    /// Works a word at a time: runs are long, and this is on the path of
+    /// every nodes.conf save.
     pub fn ranges(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
-        let mut it = self.iter().peekable();
+        let mut pos = 0usize;
         std::iter::from_fn(move || {
-            let start = it.next()?;
-            let mut end = start;
-            while it.peek() == Some(&(end + 1)) {
-                end = it.next().unwrap_or(end);
-            }
-            Some((start, end))
+            let start = self.next_with(pos, true)?;
+            let end = self.next_with(start, false).unwrap_or(SLOTS) - 1;
+            pos = end + 1;
+            Some((start as u16, end as u16))
         })
+    }
+
+    /// The first slot at or after `from` whose bit is `set`.
+    fn next_with(&self, from: usize, set: bool) -> Option<usize> {
+        let mut i = from / 64;
+        if i >= self.0.len() {
+            return None;
+        }
+        let flip = |w: u64| if set { w } else { !w };
+        let mut w = flip(self.0[i]) & (!0u64 << (from % 64));
+        loop {
+            if w != 0 {
+                return Some(i * 64 + w.trailing_zeros() as usize);
+            }
+            i += 1;
+            if i >= self.0.len() {
+                return None;
+            }
+            w = flip(self.0[i]);
+        }
     }
 
     /// The 2048 bytes of the bitmap, little-endian words (the wire form).
@@ -112,6 +132,14 @@ mod tests {
         }
         let r: Vec<_> = s.ranges().collect();
         assert_eq!(r, vec![(0, 2), (5, 5), (63, 65), (16383, 16383)]);
+        let mut all = SlotSet::default();
+        (0..16384).for_each(|x| all.insert(x));
+        assert_eq!(all.ranges().collect::<Vec<_>>(), vec![(0, 16383)]);
+        assert_eq!(SlotSet::default().ranges().count(), 0);
+        let mut edge = SlotSet::default();
+        (64..128).for_each(|x| edge.insert(x));
+        edge.insert(130);
+        assert_eq!(edge.ranges().collect::<Vec<_>>(), vec![(64, 127), (130, 130)]);
         assert_eq!(s.len(), 8);
         s.remove(64);
         assert!(!s.contains(64));

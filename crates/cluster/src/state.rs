@@ -475,8 +475,10 @@ impl ClusterState {
                 self.importing.insert(slot, id);
             }
             SetSlot::Stable => {
-                self.migrating.remove(&slot);
-                self.importing.remove(&slot);
+                let was_open = self.migrating.remove(&slot).is_some() | self.importing.remove(&slot).is_some();
+                if !was_open {
+                    return Ok(());
+                }
             }
             SetSlot::Node(id) => {
                 if !self.nodes.contains_key(&id) {
@@ -636,15 +638,17 @@ impl ClusterState {
         Ok(self.nodes[&id].fail_reports.iter().filter(|(_, at)| now.saturating_sub(*at) <= max_age).count())
     }
 
-    /// Slots assigned, and slots whose owner is PFAIL / FAIL.
+    /// Slots assigned, and slots whose owner is PFAIL / FAIL (from each
+    /// node's bitmap, which `assign` keeps equal to the owner table).
     pub fn slot_counts(&self) -> (usize, usize, usize) {
         let (mut assigned, mut pfail, mut fail) = (0, 0, 0);
-        for o in self.owner.iter().flatten() {
-            assigned += 1;
-            match self.nodes.get(o) {
-                Some(n) if n.has(node::FAIL) => fail += 1,
-                Some(n) if n.has(node::PFAIL) => pfail += 1,
-                _ => {}
+        for n in self.nodes.values() {
+            let count = n.slots.len();
+            assigned += count;
+            if n.has(node::FAIL) {
+                fail += count;
+            } else if n.has(node::PFAIL) {
+                pfail += count;
             }
         }
         (assigned, pfail, fail)
@@ -655,7 +659,8 @@ impl ClusterState {
     pub(crate) fn update_state(&mut self) {
         let mut ok = true;
         if self.settings.require_full_coverage {
-            ok = self.owner.iter().all(|o| o.and_then(|o| self.nodes.get(&o)).is_some_and(|n| !n.has(node::FAIL)));
+            let (assigned, _, fail) = self.slot_counts();
+            ok = assigned == SLOTS && fail == 0;
         }
         let size = self.size();
         let reachable = self.nodes.values().filter(|n| n.is_master() && !n.slots.is_empty() && !n.is_failing()).count();

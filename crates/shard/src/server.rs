@@ -87,6 +87,8 @@ pub struct Shared {
     pub aof: crate::aof::AofControl,
     /// Replication: our replicas, or the master we follow.
     pub repl: Arc<crate::replication::Replication>,
+    /// MIGRATE's open connections to its targets.
+    pub migrate_conns: crate::command::migrate::Connections,
     /// Cluster mode's state, set once at start when `cluster-enabled yes`.
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
@@ -118,6 +120,7 @@ impl Shared {
             propagator: Default::default(),
             aof: Default::default(),
             repl: Default::default(),
+            migrate_conns: Default::default(),
             cluster: std::sync::OnceLock::new(),
         })
     }

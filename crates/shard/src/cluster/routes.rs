@@ -38,7 +38,15 @@ impl Routes {
             })
         };
         let me = idx(&st.myself);
-        let owner = st.owner.iter().map(|o| o.as_ref().map_or(NONE, &mut idx)).collect();
+        // From each node's slot bitmap, not slot by slot through the
+        // owner table: a reshard rebuilds this on every SETSLOT.
+        let mut owner = vec![NONE; slotway_cluster::SLOTS];
+        for n in st.nodes.values().filter(|n| !n.slots.is_empty()) {
+            let i = idx(&n.id);
+            for s in n.slots.iter() {
+                owner[s as usize] = i;
+            }
+        }
         let master = match st.me().master {
             Some(m) if st.me().is_replica() => idx(&m),
             _ => NONE,

@@ -3,8 +3,10 @@
 //!
 //! Three steps, all under the keyspace lock, as Redis's MIGRATE blocks its
 //! server: the handler takes each key's DUMP payload and TTL ([`Plan`]);
-//! [`transfer`] connects, sends AUTH, SELECT and one RESTORE (RESTORE-ASKING
-//! in cluster mode) per key in one pipelined write, and reads the replies;
+//! [`transfer`] sends AUTH, SELECT (when the target's connection has
+//! another database selected) and one RESTORE (RESTORE-ASKING in cluster
+//! mode) per key in one pipelined write over a cached connection
+//! ([`Connections`]), and reads the replies;
 //! [`apply`] deletes the keys the target accepted (unless COPY). Holding
 //! the lock throughout is what makes a migration lose nothing: a write to a
 //! key between its DUMP and its deletion would otherwise be acknowledged
@@ -13,7 +15,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use hashbrown::HashMap;
 
 use bytes::Bytes;
 
@@ -110,7 +114,7 @@ fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         keys: found,
         restore: if ctx.config.cluster_enabled { b"RESTORE-ASKING" } else { b"RESTORE" },
     };
-    let outcome = transfer(&plan);
+    let outcome = transfer(ctx.shared, &plan);
     let reply = apply(ctx.store, ctx.shared, &plan, outcome);
     ctx.out.raw(&reply);
     Ok(())
@@ -120,21 +124,92 @@ fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// error reply.
 type Outcome = Result<Vec<Result<(), String>>, String>;
 
-fn transfer(plan: &Plan) -> Outcome {
-    const CONNECT: &str = "-IOERR error or timeout connecting to the client\r\n";
+/// Connections to MIGRATE targets, kept open between calls as Redis does
+/// (a reshard sends thousands of MIGRATEs to one node), each remembering
+/// the database it has selected.
+#[derive(Default)]
+pub struct Connections(parking_lot::Mutex<HashMap<String, Cached>>);
+
+struct Cached {
+    sock: TcpStream,
+    db: i64,
+    used: Instant,
+}
+
+/// At most this many cached targets; idle ones close after [`IDLE`].
+const MAX_CACHED: usize = 64;
+const IDLE: Duration = Duration::from_secs(10);
+
+const CONNECT: &str = "-IOERR error or timeout connecting to the client\r\n";
+const WRITE: &str = "-IOERR error or timeout writing to target instance\r\n";
+const READ: &str = "-IOERR error or timeout reading to target instance\r\n";
+
+impl Connections {
+    fn take(&self, target: &str) -> Option<Cached> {
+        let mut map = self.0.lock();
+        map.retain(|_, c| c.used.elapsed() < IDLE);
+        map.remove(target)
+    }
+
+    fn put(&self, target: String, c: Cached) {
+        let mut map = self.0.lock();
+        if map.len() >= MAX_CACHED {
+            if let Some(oldest) = map.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| k.clone()) {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(target, c);
+    }
+}
+
+fn connect(plan: &Plan) -> Result<Cached, String> {
     let addr = (plan.host.as_str(), plan.port.parse::<u16>().map_err(|_| CONNECT.to_string())?)
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| CONNECT.to_string())?;
-    const WRITE: &str = "-IOERR error or timeout writing to target instance\r\n";
     // Redis connects without blocking and learns of a refused connection
     // only when it writes; only a connect that times out is "connecting".
-    let mut sock = TcpStream::connect_timeout(&addr, plan.timeout)
+    let sock = TcpStream::connect_timeout(&addr, plan.timeout)
         .map_err(|e| if e.kind() == std::io::ErrorKind::TimedOut { CONNECT } else { WRITE }.to_string())?;
+    let _ = sock.set_nodelay(true);
+    Ok(Cached { sock, db: -1, used: Instant::now() })
+}
+
+/// Sends the plan over a cached connection (or a new one), retrying once
+/// on a fresh connection when a cached one turns out to be dead.
+fn transfer(shared: &Shared, plan: &Plan) -> Outcome {
+    let target = format!("{}:{}", plan.host, plan.port);
+    if let Some(conn) = shared.migrate_conns.take(&target) {
+        match exchange(plan, conn) {
+            Ok((outcome, conn)) => {
+                shared.migrate_conns.put(target, conn);
+                return Ok(outcome);
+            }
+            Err(Retry::Socket(_)) => {}
+            Err(Retry::Final(e)) => return Err(e),
+        }
+    }
+    match exchange(plan, connect(plan)?) {
+        Ok((outcome, conn)) => {
+            shared.migrate_conns.put(target, conn);
+            Ok(outcome)
+        }
+        Err(Retry::Socket(e) | Retry::Final(e)) => Err(e),
+    }
+}
+
+enum Retry {
+    /// The connection failed: another one may do better.
+    Socket(String),
+    /// The target answered with an error.
+    Final(String),
+}
+
+fn exchange(plan: &Plan, mut conn: Cached) -> Result<(Vec<Result<(), String>>, Cached), Retry> {
+    let sock = &mut conn.sock;
     let _ = sock.set_read_timeout(Some(plan.timeout));
     let _ = sock.set_write_timeout(Some(plan.timeout));
-    let _ = sock.set_nodelay(true);
     let mut buf = Vec::new();
     if let Some((user, pass)) = &plan.auth {
         let mut parts: Vec<&[u8]> = vec![b"AUTH"];
@@ -144,7 +219,10 @@ fn transfer(plan: &Plan) -> Outcome {
         parts.push(pass);
         encode(&mut buf, &parts);
     }
-    encode(&mut buf, &[b"SELECT", plan.db.to_string().as_bytes()]);
+    let select = conn.db != plan.db;
+    if select {
+        encode(&mut buf, &[b"SELECT", plan.db.to_string().as_bytes()]);
+    }
     for (key, ttl, payload) in &plan.keys {
         let ttl = ttl.to_string();
         let mut parts: Vec<&[u8]> = vec![plan.restore, key, ttl.as_bytes(), payload];
@@ -153,21 +231,21 @@ fn transfer(plan: &Plan) -> Outcome {
         }
         encode(&mut buf, &parts);
     }
-    sock.write_all(&buf).map_err(|_| WRITE.to_string())?;
-    let mut r = BufReader::new(sock);
-    let mut line = || -> Result<String, String> {
+    sock.write_all(&buf).map_err(|_| Retry::Socket(WRITE.to_string()))?;
+    let mut r = BufReader::new(&*sock);
+    let mut line = || -> Result<String, Retry> {
         let mut l = String::new();
         match r.read_line(&mut l) {
             Ok(n) if n > 0 && l.ends_with('\n') => Ok(l.trim_end().to_string()),
-            _ => Err("-IOERR error or timeout reading to target instance\r\n".to_string()),
+            _ => Err(Retry::Socket(READ.to_string())),
         }
     };
     let target_error = |l: &str| format!("-ERR Target instance replied with error: {}\r\n", &l[1..]);
-    let preamble = usize::from(plan.auth.is_some()) + 1;
+    let preamble = usize::from(plan.auth.is_some()) + usize::from(select);
     for _ in 0..preamble {
         let l = line()?;
         if l.starts_with('-') {
-            return Err(target_error(&l));
+            return Err(Retry::Final(target_error(&l)));
         }
     }
     let mut per_key = Vec::with_capacity(plan.keys.len());
@@ -175,7 +253,9 @@ fn transfer(plan: &Plan) -> Outcome {
         let l = line()?;
         per_key.push(if l.starts_with('-') { Err(target_error(&l)) } else { Ok(()) });
     }
-    Ok(per_key)
+    conn.db = plan.db;
+    conn.used = Instant::now();
+    Ok((per_key, conn))
 }
 
 /// Deletes what the target took (unless COPY) and renders the reply. The
