@@ -116,7 +116,7 @@ pub fn rdb_path(cfg: &Config) -> PathBuf {
     PathBuf::from(&cfg.dbfilename)
 }
 
-fn options(cfg: &Config) -> Options {
+pub(crate) fn options(cfg: &Config) -> Options {
     Options {
         compress: cfg.flag("rdbcompression"),
         checksum: cfg.flag("rdbchecksum"),
