@@ -141,16 +141,23 @@ impl Aof {
         self.appended.load(Ordering::Acquire).saturating_sub(self.written.load(Ordering::Acquire))
     }
 
+    /// Whether [`Aof::before_reply`] may have to wait: always under
+    /// `appendfsync always`, else only when the writer is far behind.
+    #[inline]
+    pub fn reply_must_wait(&self) -> bool {
+        self.fsync_policy() == Fsync::Always || self.buffered() > MAX_BUFFERED
+    }
+
     /// Await before writing replies. Under `appendfsync always` every
     /// change fed so far reaches the disk first. Under `everysec` and `no`
     /// the background writer ([`writer_loop`]) writes within a millisecond
     /// (at most about a second is at risk there anyway, as in Redis), so
     /// replies only wait when more than [`MAX_BUFFERED`] bytes are behind.
     pub async fn before_reply(&self) {
-        let always = self.fsync_policy() == Fsync::Always;
-        if !always && self.buffered() <= MAX_BUFFERED {
+        if !self.reply_must_wait() {
             return;
         }
+        let always = self.fsync_policy() == Fsync::Always;
         let target = self.appended.load(Ordering::Acquire);
         let done = if always { &self.synced } else { &self.written };
         if done.load(Ordering::Acquire) >= target {
