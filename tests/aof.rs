@@ -375,13 +375,9 @@ fn children_of(pid: u32) -> Vec<u32> {
     out
 }
 
-#[test]
-fn a_failed_rewrite_child_leaves_the_old_files_in_force() {
-    let dir = Dir::new("aof-child-fail");
-    let s = Proc::shard(&dir, &["--appendonly", "yes"]);
-    let mut c = s.client();
-    fill(&mut c, "a");
-    // Enough data that the child is still writing when we look for it.
+/// 50 MB in 50,000 keys: enough that a child is still writing when the
+/// test looks for it or asks for another.
+fn big(c: &mut RawClient) {
     let value = "v".repeat(1000);
     for chunk in 0..50 {
         let cmds: Vec<Vec<Vec<u8>>> = (0..1000)
@@ -389,6 +385,74 @@ fn a_failed_rewrite_child_leaves_the_old_files_in_force() {
             .collect();
         c.pipeline(&cmds).expect("writes");
     }
+}
+
+fn wait_no_child(c: &mut RawClient) {
+    wait_until!(
+        Duration::from_secs(30),
+        info_field(c, "aof_rewrite_in_progress") == "0"
+            && info_field(c, "rdb_bgsave_in_progress") == "0"
+            && info_field(c, "aof_rewrite_scheduled") == "0"
+    );
+}
+
+/// As Redis: one child at a time. BGREWRITEAOF during a BGSAVE is
+/// scheduled and runs after it; BGSAVE during a rewrite is refused, and
+/// BGSAVE SCHEDULE waits for the rewrite.
+#[test]
+fn one_child_at_a_time() {
+    let dir = Dir::new("aof-one-child");
+    let s = Proc::shard(&dir, &["--appendonly", "yes"]);
+    let mut c = s.client();
+    big(&mut c);
+    let mut seen = false;
+    for attempt in 0..10 {
+        ok(&mut c, "BGSAVE");
+        let rewrites: u64 = info_field(&mut c, "aof_rewrites").parse().unwrap();
+        let r = c.cmd_str(&["BGREWRITEAOF"]);
+        if r == "+Background append only file rewriting scheduled\r\n" {
+            seen = true;
+            wait_no_child(&mut c);
+            assert_eq!(info_field(&mut c, "aof_rewrites"), (rewrites + 1).to_string(), "the scheduled rewrite ran");
+            break;
+        }
+        // The save was over already (attempt {attempt}): try again.
+        assert_eq!(r, "+Background append only file rewriting started\r\n", "attempt {attempt}");
+        wait_no_child(&mut c);
+    }
+    assert!(seen, "BGREWRITEAOF never met a running BGSAVE");
+    let mut seen = false;
+    for attempt in 0..10 {
+        ok(&mut c, "BGREWRITEAOF");
+        let r = c.cmd_str(&["BGSAVE"]);
+        if r.starts_with('-') {
+            assert_eq!(
+                r,
+                "-ERR Another child process is active (AOF?): can't BGSAVE right now. \
+                 Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.\r\n"
+            );
+            let _ = std::fs::remove_file(dir.join("dump.rdb"));
+            let r = c.cmd_str(&["BGSAVE", "SCHEDULE"]);
+            if r == "+Background saving scheduled\r\n" {
+                seen = true;
+                wait_until!(Duration::from_secs(30), dir.join("dump.rdb").is_file(), "the scheduled save never ran");
+                wait_no_child(&mut c);
+                break;
+            }
+        }
+        // The rewrite was over already (attempt {attempt}): try again.
+        wait_no_child(&mut c);
+    }
+    assert!(seen, "BGSAVE never met a running rewrite");
+}
+
+#[test]
+fn a_failed_rewrite_child_leaves_the_old_files_in_force() {
+    let dir = Dir::new("aof-child-fail");
+    let s = Proc::shard(&dir, &["--appendonly", "yes"]);
+    let mut c = s.client();
+    fill(&mut c, "a");
+    big(&mut c);
     let manifest_path = dir.join("appendonlydir/appendonly.aof.manifest");
     let mut killed = false;
     for attempt in 1..=10 {

@@ -68,6 +68,9 @@ pub struct Ctl {
     /// The writer, while `appendonly` is on.
     pub writer: ArcSwapOption<Aof>,
     pub rewrite_in_progress: AtomicBool,
+    /// BGREWRITEAOF came while another child (a BGSAVE) ran, or inside
+    /// MULTI: the cron thread starts it once no child runs.
+    pub rewrite_scheduled: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -273,6 +276,15 @@ pub fn config_changed(shared: &Shared, store: &Store, old: &Config, new: &Config
 }
 
 fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    if ctx.shared.aof.rewrite_in_progress.load(Ordering::Acquire) {
+        return Err(CmdError::err("ERR Background append only file rewriting already in progress"));
+    }
+    // One child at a time, and no fork halfway through a transaction.
+    if ctx.shared.persist.in_progress() || ctx.mode == crate::command::Mode::Exec {
+        ctx.shared.aof.rewrite_scheduled.store(true, Ordering::Release);
+        ctx.out.simple(b"Background append only file rewriting scheduled");
+        return Ok(());
+    }
     match rewrite(ctx.shared, ctx.store, None) {
         Ok(()) => {
             ctx.out.simple(b"Background append only file rewriting started");
@@ -300,7 +312,7 @@ pub fn info_fields(shared: &Shared) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("aof_enabled", u8::from(w.is_some()).to_string()),
         ("aof_rewrite_in_progress", u8::from(in_progress).to_string()),
-        ("aof_rewrite_scheduled", "0".into()),
+        ("aof_rewrite_scheduled", u8::from(shared.aof.rewrite_scheduled.load(Ordering::Acquire)).to_string()),
         (
             "aof_last_rewrite_time_sec",
             if st.rewrites + st.consecutive_failures == 0 { -1 } else { st.last_rewrite_secs }.to_string(),

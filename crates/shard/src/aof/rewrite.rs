@@ -120,8 +120,9 @@ pub fn rewrite(shared: &Shared, store: &Store, enable: Option<Fsync>) -> Result<
         move || reap(&ctl, pid, format, base_seq, new_incr)
     });
     if let Err(e) = spawned {
-        // Nobody would reap the child: stop it.
+        // Nobody would reap the child: stop it and reap it here.
         kill_child(&ctl);
+        let _ = waitpid(pid, None);
         ctl.rewrite_in_progress.store(false, Ordering::Release);
         failed(&ctl);
         return Err(e.into());
@@ -263,15 +264,23 @@ pub(super) fn cron_loop(shared: &Arc<Shared>) {
     let mut last_sync = Instant::now();
     while !shared.shutdown.is_cancelled() {
         std::thread::sleep(Duration::from_millis(100));
-        let Some(w) = shared.aof.writer.load_full() else { continue };
-        let policy = w.fsync_policy();
-        if policy == Fsync::EverySec && last_sync.elapsed() >= Duration::from_secs(1) {
-            last_sync = Instant::now();
-            if let Err(e) = w.sync_written() {
-                tracing::warn!("Error syncing the AOF: {e}");
+        let writer = shared.aof.writer.load_full();
+        if let Some(w) = &writer {
+            if w.fsync_policy() == Fsync::EverySec && last_sync.elapsed() >= Duration::from_secs(1) {
+                last_sync = Instant::now();
+                if let Err(e) = w.sync_written() {
+                    tracing::warn!("Error syncing the AOF: {e}");
+                }
             }
         }
-        if auto_rewrite_due(shared, &w) {
+        // One child at a time, as Redis: a rewrite waits for a BGSAVE.
+        if shared.aof.rewrite_in_progress.load(Ordering::Acquire) || shared.persist.in_progress() {
+            continue;
+        }
+        if shared.aof.rewrite_scheduled.swap(false, Ordering::AcqRel) {
+            let store = shared.store.lock();
+            let _ = rewrite(shared, &store, None);
+        } else if writer.is_some_and(|w| auto_rewrite_due(shared, &w)) {
             let store = shared.store.lock();
             tracing::info!("Starting automatic rewriting of AOF");
             let _ = rewrite(shared, &store, None);
