@@ -416,13 +416,13 @@ fn one_child_at_a_time() {
             assert_eq!(info_field(&mut c, "aof_rewrites"), (rewrites + 1).to_string(), "the scheduled rewrite ran");
             break;
         }
-        // The save was over already (attempt {attempt}): try again.
+        // The save was over already: try again.
         assert_eq!(r, "+Background append only file rewriting started\r\n", "attempt {attempt}");
         wait_no_child(&mut c);
     }
     assert!(seen, "BGREWRITEAOF never met a running BGSAVE");
     let mut seen = false;
-    for attempt in 0..10 {
+    for _ in 0..10 {
         ok(&mut c, "BGREWRITEAOF");
         let r = c.cmd_str(&["BGSAVE"]);
         if r.starts_with('-') {
@@ -440,7 +440,7 @@ fn one_child_at_a_time() {
                 break;
             }
         }
-        // The rewrite was over already (attempt {attempt}): try again.
+        // The rewrite was over already: try again.
         wait_no_child(&mut c);
     }
     assert!(seen, "BGSAVE never met a running rewrite");

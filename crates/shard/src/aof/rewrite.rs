@@ -237,7 +237,7 @@ fn finish_rewrite(
     if let Err(e) = st.persist_manifest() {
         // The old manifest (still on disk) names the old files: keep them.
         st.manifest = old;
-        let _ = std::fs::remove_file(dir.join(&base_name_of(&name, base_seq, format)));
+        let _ = std::fs::remove_file(dir.join(base_name_of(&name, base_seq, format)));
         return Err(e);
     }
     let live: Vec<&FileEntry> = st.manifest.load_order().collect();
