@@ -27,7 +27,6 @@ pub mod rewrite;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
@@ -36,33 +35,23 @@ pub trait Consumer: Send + Sync {
     fn feed(&self, db: usize, argv: &[Bytes]);
 }
 
+#[derive(Default)]
 pub struct Propagator {
     active: AtomicBool,
     /// Nesting of units: 1 inside a plain command, 2 inside EXEC's. Only
     /// changed under the keyspace lock; atomic so that opening and closing
     /// a unit takes no lock.
     depth: AtomicU32,
-    /// Whether `pending` has commands.
+    /// Whether `Inner::pending` has commands.
     has_pending: AtomicBool,
-    /// Read on every propagated command, changed only when a consumer
-    /// comes or goes: a read-only load leaves the cache line shared by the
-    /// cores, where a mutex would move it to whichever core runs the next
-    /// command.
-    consumers: ArcSwap<Vec<Arc<dyn Consumer>>>,
-    /// The commands of the open unit.
-    pending: Mutex<Vec<(usize, Vec<Bytes>)>>,
+    inner: Mutex<Inner>,
 }
 
-impl Default for Propagator {
-    fn default() -> Self {
-        Propagator {
-            active: AtomicBool::new(false),
-            depth: AtomicU32::new(0),
-            has_pending: AtomicBool::new(false),
-            consumers: ArcSwap::from_pointee(Vec::new()),
-            pending: Mutex::new(Vec::new()),
-        }
-    }
+#[derive(Default)]
+struct Inner {
+    consumers: Vec<Arc<dyn Consumer>>,
+    /// The commands of the open unit.
+    pending: Vec<(usize, Vec<Bytes>)>,
 }
 
 impl Propagator {
@@ -75,23 +64,15 @@ impl Propagator {
     /// Adds a consumer. Call under the keyspace lock, right after taking
     /// the snapshot the consumer starts from, so it misses no change.
     pub fn subscribe(&self, c: Arc<dyn Consumer>) {
-        self.consumers.rcu(|list| {
-            let mut list = Vec::clone(list);
-            list.push(c.clone());
-            list
-        });
+        let mut inner = self.inner.lock();
+        inner.consumers.push(c);
         self.active.store(true, Ordering::Relaxed);
     }
 
     pub fn unsubscribe(&self, c: &Arc<dyn Consumer>) {
-        let left = self.consumers.rcu(|list| {
-            let mut list = Vec::clone(list);
-            list.retain(|x| !Arc::ptr_eq(x, c));
-            list
-        });
-        // `rcu` hands back the list it replaced.
-        let remaining = left.iter().filter(|x| !Arc::ptr_eq(x, c)).count();
-        self.active.store(remaining > 0, Ordering::Relaxed);
+        let mut inner = self.inner.lock();
+        inner.consumers.retain(|x| !Arc::ptr_eq(x, c));
+        self.active.store(!inner.consumers.is_empty(), Ordering::Relaxed);
     }
 
     /// Opens a unit (one command, or EXEC around its commands).
@@ -106,10 +87,11 @@ impl Propagator {
 
     /// Adds a command to the open unit.
     pub fn push(&self, db: usize, argv: Vec<Bytes>) {
+        let mut inner = self.inner.lock();
         if self.depth.load(Ordering::Relaxed) == 0 {
-            feed_all(&self.consumers.load(), db, &argv);
+            feed_all(&inner.consumers, db, &argv);
         } else {
-            self.pending.lock().push((db, argv));
+            inner.pending.push((db, argv));
             self.has_pending.store(true, Ordering::Relaxed);
         }
     }
@@ -128,7 +110,8 @@ impl Propagator {
     /// active expiry cycle (or eviction), and lazily expired keys ahead of
     /// the plain command that found them (Redis 7.0 does not wrap those).
     pub fn emit(&self, db: usize, argv: &[Bytes]) {
-        feed_all(&self.consumers.load(), db, argv);
+        let inner = self.inner.lock();
+        feed_all(&inner.consumers, db, argv);
     }
 
     /// Closes a unit; the outermost one sends what it gathered.
@@ -138,24 +121,24 @@ impl Propagator {
         if depth > 0 || !self.has_pending.load(Ordering::Relaxed) {
             return;
         }
+        let mut inner = self.inner.lock();
         self.has_pending.store(false, Ordering::Relaxed);
-        let pending = std::mem::take(&mut *self.pending.lock());
+        let pending = std::mem::take(&mut inner.pending);
         if pending.is_empty() {
             return;
         }
-        let consumers = self.consumers.load();
         let wrap = pending.len() > 1;
         let db0 = pending[0].0;
         if wrap {
-            feed_all(&consumers, db0, &[Bytes::from_static(b"MULTI")]);
+            feed_all(&inner.consumers, db0, &[Bytes::from_static(b"MULTI")]);
         }
         let mut last = db0;
         for (db, argv) in &pending {
-            feed_all(&consumers, *db, argv);
+            feed_all(&inner.consumers, *db, argv);
             last = *db;
         }
         if wrap {
-            feed_all(&consumers, last, &[Bytes::from_static(b"EXEC")]);
+            feed_all(&inner.consumers, last, &[Bytes::from_static(b"EXEC")]);
         }
     }
 }
