@@ -221,56 +221,88 @@ fn check_aof(dir: &Path) -> String {
     text
 }
 
+/// `aof-use-rdb-preamble` values and the base file suffix each makes.
+const PREAMBLES: [(&str, &str); 2] = [("yes", "rdb"), ("no", "aof")];
+
 #[test]
 fn redis_check_aof_accepts_our_files() {
     require_tool!("redis-check-aof");
-    let dir = Dir::new("aof-check");
+    for (preamble, suffix) in PREAMBLES {
+        let dir = Dir::new(&format!("aof-check-{preamble}"));
+        let s = Proc::shard(&dir, &["--appendonly", "yes", "--aof-use-rdb-preamble", preamble]);
+        let mut c = s.client();
+        fill(&mut c, "a");
+        check_aof(&dir);
+        ok(&mut c, "BGREWRITEAOF");
+        wait_rewrite_done(&mut c, "1");
+        check_aof(&dir);
+        fill(&mut c, "b");
+        let text = check_aof(&dir);
+        assert!(text.contains(&format!("appendonly.aof.2.base.{suffix}")), "{text}");
+        let base = std::fs::read(dir.join(format!("appendonlydir/appendonly.aof.2.base.{suffix}"))).unwrap();
+        assert_eq!(base.starts_with(b"REDIS"), preamble == "yes", "base format with preamble {preamble}");
+        let names: Vec<String> = std::fs::read_dir(dir.join("appendonlydir"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains(".1.")), "old files were not deleted: {names:?}");
+        assert!(!names.iter().any(|n| n.starts_with("temp-")), "temp files left: {names:?}");
+        assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+        assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    }
+}
+
+#[test]
+fn aof_use_rdb_preamble_is_a_live_directive() {
+    let dir = Dir::new("aof-preamble-set");
     let s = Proc::shard(&dir, &["--appendonly", "yes"]);
     let mut c = s.client();
-    fill(&mut c, "a");
-    check_aof(&dir);
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "GET", "aof-use-rdb-preamble"]),
+        "*2\r\n$20\r\naof-use-rdb-preamble\r\n$3\r\nyes\r\n"
+    );
+    ok(&mut c, "SET k v");
+    ok(&mut c, "CONFIG SET aof-use-rdb-preamble no");
     ok(&mut c, "BGREWRITEAOF");
     wait_rewrite_done(&mut c, "1");
-    check_aof(&dir);
-    fill(&mut c, "b");
-    let text = check_aof(&dir);
-    assert!(text.contains("appendonly.aof.2.base.aof"), "{text}");
-    let names: Vec<String> = std::fs::read_dir(dir.join("appendonlydir"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(!names.iter().any(|n| n.contains(".1.")), "old files were not deleted: {names:?}");
-    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
-    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    assert!(dir.join("appendonlydir/appendonly.aof.2.base.aof").is_file());
+    ok(&mut c, "CONFIG SET aof-use-rdb-preamble yes");
+    ok(&mut c, "BGREWRITEAOF");
+    wait_rewrite_done(&mut c, "2");
+    assert!(dir.join("appendonlydir/appendonly.aof.3.base.rdb").is_file());
+    assert!(!dir.join("appendonlydir/appendonly.aof.2.base.aof").exists());
 }
 
 #[test]
 fn redis_server_loads_our_aof_with_the_same_data() {
     require_tool!("redis-server");
-    let dir = Dir::new("aof-ours");
-    let s = Proc::shard(&dir, &["--appendonly", "yes"]);
-    let mut c = s.client();
-    fill(&mut c, "a");
-    ok(&mut c, "BGREWRITEAOF");
-    wait_rewrite_done(&mut c, "1");
-    fill(&mut c, "b");
-    let ours = dump(&mut c);
-    let theirs_dir = Dir::new("aof-ours-copy");
-    copy_dir(&dir.join("appendonlydir"), &theirs_dir.join("appendonlydir"));
-    let r = Proc::start(Path::new("redis-server"), &theirs_dir, &["--appendonly", "yes"])
-        .unwrap_or_else(|(log, _)| panic!("redis-server refused our AOF:\n{log}"));
-    assert_eq!(dump(&mut r.client()), ours);
-    // And we load our own files back the same.
-    drop(s);
-    let again = Proc::shard(&dir, &["--appendonly", "yes"]);
-    assert_eq!(dump(&mut again.client()), ours);
+    for (preamble, _) in PREAMBLES {
+        let dir = Dir::new(&format!("aof-ours-{preamble}"));
+        let args = ["--appendonly", "yes", "--aof-use-rdb-preamble", preamble];
+        let s = Proc::shard(&dir, &args);
+        let mut c = s.client();
+        fill(&mut c, "a");
+        ok(&mut c, "BGREWRITEAOF");
+        wait_rewrite_done(&mut c, "1");
+        fill(&mut c, "b");
+        let ours = dump(&mut c);
+        let theirs_dir = Dir::new(&format!("aof-ours-copy-{preamble}"));
+        copy_dir(&dir.join("appendonlydir"), &theirs_dir.join("appendonlydir"));
+        let r = Proc::start(Path::new("redis-server"), &theirs_dir, &args)
+            .unwrap_or_else(|(log, _)| panic!("redis-server refused our AOF (preamble {preamble}):\n{log}"));
+        assert_eq!(dump(&mut r.client()), ours, "preamble {preamble}");
+        // And we load our own files back the same.
+        drop(s);
+        let again = Proc::shard(&dir, &args);
+        assert_eq!(dump(&mut again.client()), ours, "preamble {preamble}");
+    }
 }
 
-#[test]
-fn we_load_a_redis_made_aof_with_the_same_data() {
-    require_tool!("redis-server");
-    let dir = Dir::new("aof-theirs");
-    let r = Proc::start(Path::new("redis-server"), &dir, &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])
+/// A redis-server appendonlydir: `fill` a, BGREWRITEAOF, `fill` b; with
+/// the dump of its data.
+fn redis_made_aof(tag: &str, preamble: &str) -> (Dir, String) {
+    let dir = Dir::new(tag);
+    let r = Proc::start(Path::new("redis-server"), &dir, &["--appendonly", "yes", "--aof-use-rdb-preamble", preamble])
         .unwrap_or_else(|(log, _)| panic!("{log}"));
     let mut c = r.client();
     fill(&mut c, "a");
@@ -278,10 +310,192 @@ fn we_load_a_redis_made_aof_with_the_same_data() {
     wait_rewrite_done(&mut c, "1");
     fill(&mut c, "b");
     let theirs = dump(&mut c);
-    let ours_dir = Dir::new("aof-theirs-copy");
-    copy_dir(&dir.join("appendonlydir"), &ours_dir.join("appendonlydir"));
-    let s = Proc::shard(&ours_dir, &["--appendonly", "yes"]);
-    assert_eq!(dump(&mut s.client()), theirs);
+    // Redis writes the AOF before it replies: the files are complete.
+    r.kill9();
+    (dir, theirs)
+}
+
+#[test]
+fn we_load_a_redis_made_aof_with_the_same_data() {
+    require_tool!("redis-server");
+    for (preamble, suffix) in PREAMBLES {
+        let (dir, theirs) = redis_made_aof(&format!("aof-theirs-{preamble}"), preamble);
+        let base = dir.join(format!("appendonlydir/appendonly.aof.2.base.{suffix}"));
+        assert!(base.is_file(), "redis-server wrote no {}", base.display());
+        let ours_dir = Dir::new(&format!("aof-theirs-copy-{preamble}"));
+        copy_dir(&dir.join("appendonlydir"), &ours_dir.join("appendonlydir"));
+        let s = Proc::shard(&ours_dir, &["--appendonly", "yes"]);
+        assert_eq!(dump(&mut s.client()), theirs, "preamble {preamble}");
+    }
+}
+
+/// A pre-7.0 AOF: one `appendonly.aof` in `dir`, an RDB image followed by
+/// commands (made here from redis-server's base and incremental files).
+#[test]
+fn we_load_an_old_single_file_aof_with_an_rdb_preamble() {
+    require_tool!("redis-server");
+    require_tool!("redis-check-aof");
+    let (dir, theirs) = redis_made_aof("aof-single-src", "yes");
+    let mut single = std::fs::read(dir.join("appendonlydir/appendonly.aof.2.base.rdb")).unwrap();
+    assert!(single.starts_with(b"REDIS"));
+    let incr = std::fs::read(dir.join("appendonlydir/appendonly.aof.2.incr.aof")).unwrap();
+    assert!(!incr.is_empty());
+    single.extend_from_slice(&incr);
+    let ours = Dir::new("aof-single-ours");
+    std::fs::write(ours.join("appendonly.aof"), &single).unwrap();
+    let redis = Dir::new("aof-single-redis");
+    std::fs::write(redis.join("appendonly.aof"), &single).unwrap();
+    let s = Proc::shard(&ours, &["--appendonly", "yes"]);
+    let mut c = s.client();
+    assert_eq!(dump(&mut c), theirs);
+    // Upgraded as Redis 7.0 does: moved into the directory as the base.
+    assert!(!ours.join("appendonly.aof").exists());
+    let manifest = std::fs::read_to_string(ours.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    assert!(manifest.starts_with("file appendonly.aof seq 1 type b\n"), "{manifest}");
+    ok(&mut c, "SET after upgrade");
+    check_aof(&ours);
+    // redis-server reads the same file the same way.
+    let r = Proc::start(Path::new("redis-server"), &redis, &["--appendonly", "yes"])
+        .unwrap_or_else(|(log, _)| panic!("{log}"));
+    assert_eq!(dump(&mut r.client()), theirs);
+    // And our upgraded directory loads again, with the later write.
+    drop(c);
+    s.kill9();
+    let again = Proc::shard(&ours, &["--appendonly", "yes"]);
+    assert_eq!(again.client().cmd_str(&["GET", "after"]), "$7\r\nupgrade\r\n");
+}
+
+/// The pids of `pid`'s children (all threads'), from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    out
+}
+
+/// 50 MB in 50,000 keys: enough that a child is still writing when the
+/// test looks for it or asks for another.
+fn big(c: &mut RawClient) {
+    let value = "v".repeat(1000);
+    for chunk in 0..50 {
+        let cmds: Vec<Vec<Vec<u8>>> = (0..1000)
+            .map(|i| vec![b"SET".to_vec(), format!("big:{chunk}:{i}").into_bytes(), value.clone().into_bytes()])
+            .collect();
+        c.pipeline(&cmds).expect("writes");
+    }
+}
+
+fn wait_no_child(c: &mut RawClient) {
+    wait_until!(
+        Duration::from_secs(30),
+        info_field(c, "aof_rewrite_in_progress") == "0"
+            && info_field(c, "rdb_bgsave_in_progress") == "0"
+            && info_field(c, "aof_rewrite_scheduled") == "0"
+    );
+}
+
+/// As Redis: one child at a time. BGREWRITEAOF during a BGSAVE is
+/// scheduled and runs after it; BGSAVE during a rewrite is refused, and
+/// BGSAVE SCHEDULE waits for the rewrite.
+#[test]
+fn one_child_at_a_time() {
+    let dir = Dir::new("aof-one-child");
+    let s = Proc::shard(&dir, &["--appendonly", "yes"]);
+    let mut c = s.client();
+    big(&mut c);
+    let mut seen = false;
+    for attempt in 0..10 {
+        ok(&mut c, "BGSAVE");
+        let rewrites: u64 = info_field(&mut c, "aof_rewrites").parse().unwrap();
+        let r = c.cmd_str(&["BGREWRITEAOF"]);
+        if r == "+Background append only file rewriting scheduled\r\n" {
+            seen = true;
+            wait_no_child(&mut c);
+            assert_eq!(info_field(&mut c, "aof_rewrites"), (rewrites + 1).to_string(), "the scheduled rewrite ran");
+            break;
+        }
+        // The save was over already: try again.
+        assert_eq!(r, "+Background append only file rewriting started\r\n", "attempt {attempt}");
+        wait_no_child(&mut c);
+    }
+    assert!(seen, "BGREWRITEAOF never met a running BGSAVE");
+    let mut seen = false;
+    for _ in 0..10 {
+        ok(&mut c, "BGREWRITEAOF");
+        let r = c.cmd_str(&["BGSAVE"]);
+        if r.starts_with('-') {
+            assert_eq!(
+                r,
+                "-ERR Another child process is active (AOF?): can't BGSAVE right now. \
+                 Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.\r\n"
+            );
+            let _ = std::fs::remove_file(dir.join("dump.rdb"));
+            let r = c.cmd_str(&["BGSAVE", "SCHEDULE"]);
+            if r == "+Background saving scheduled\r\n" {
+                seen = true;
+                wait_until!(Duration::from_secs(30), dir.join("dump.rdb").is_file(), "the scheduled save never ran");
+                wait_no_child(&mut c);
+                break;
+            }
+        }
+        // The rewrite was over already: try again.
+        wait_no_child(&mut c);
+    }
+    assert!(seen, "BGSAVE never met a running rewrite");
+}
+
+#[test]
+fn a_failed_rewrite_child_leaves_the_old_files_in_force() {
+    let dir = Dir::new("aof-child-fail");
+    let s = Proc::shard(&dir, &["--appendonly", "yes"]);
+    let mut c = s.client();
+    fill(&mut c, "a");
+    big(&mut c);
+    let manifest_path = dir.join("appendonlydir/appendonly.aof.manifest");
+    let mut killed = false;
+    for attempt in 1..=10 {
+        ok(&mut c, "BGREWRITEAOF");
+        if let Some(&child) = children_of(s.child.id()).first() {
+            // The parent serves while the child writes.
+            ok(&mut c, &format!("SET during{attempt} x"));
+            let _ = Command::new("kill").args(["-9", &child.to_string()]).status();
+            killed = true;
+            wait_until!(Duration::from_secs(20), info_field(&mut c, "aof_rewrite_in_progress") == "0");
+            break;
+        }
+        // The child was done already: let it finish and try again.
+        wait_rewrite_done(&mut c, &attempt.to_string());
+    }
+    assert!(killed, "never caught the rewrite child running");
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "err");
+    assert_eq!(info_field(&mut c, "aof_rewrites_consecutive_failures"), "1");
+    // The manifest still names a complete set of files: the old base, the
+    // incremental files, and the new one the writes went on in.
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    for line in manifest.lines() {
+        let name = line.split(' ').nth(1).unwrap();
+        assert!(dir.join("appendonlydir").join(name).is_file(), "{name} missing:\n{manifest}");
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("temp-")), "temp file left: {names:?}");
+    fill(&mut c, "b");
+    // Deleted (through the log too) so that the dumps stay small.
+    for chunk in 0..50 {
+        let dels: Vec<Vec<Vec<u8>>> =
+            (0..1000).map(|i| vec![b"DEL".to_vec(), format!("big:{chunk}:{i}").into_bytes()]).collect();
+        c.pipeline(&dels).expect("dels");
+    }
+    let before = dump(&mut c);
+    assert!(before.contains("during"), "{before}");
+    drop(c);
+    s.kill9();
+    let again = Proc::shard(&dir, &["--appendonly", "yes"]);
+    assert_eq!(dump(&mut again.client()), before);
 }
 
 /// What a load client saw acknowledged, for the crash tests.

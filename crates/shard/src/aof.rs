@@ -10,14 +10,17 @@
 //! `everysec` and starts automatic rewrites.
 //!
 //! A rewrite (BGREWRITEAOF, `auto-aof-rewrite-*`, `CONFIG SET appendonly
-//! yes`) runs its first half under the keyspace lock: writes switch to a
-//! new incremental file (listed in the manifest at once, so a crash loses
-//! nothing), and the keyspace is serialized in memory ([`base`]). Until
-//! fork-based snapshots exist this is the point-in-time view, at the cost
-//! of holding the lock while it is serialized and of one copy in memory. A
-//! thread then writes the new base (temp file, fsync, rename), swaps the
-//! manifest atomically to the new base plus the incremental files written
-//! since, and deletes the old files.
+//! yes`) switches writes to a new incremental file and forks a child that
+//! writes the new base from its point-in-time copy of the keyspace (an
+//! RDB image with `aof-use-rdb-preamble yes`, commands with `no`); when
+//! the child succeeds the manifest swaps atomically to the new base plus
+//! the incremental files written since (see `rewrite`).
+//!
+//! At start a pre-7.0 single-file AOF (`appendfilename` in `dir`, no
+//! manifest) is moved into `appenddirname` and becomes the base, as Redis
+//! 7.0 upgrades it; a file that starts with `REDIS` (an RDB base, or an
+//! old AOF with an RDB preamble) is loaded as RDB, then any commands after
+//! the image ([`load`]).
 
 pub mod base;
 pub mod load;
@@ -65,6 +68,9 @@ pub struct Ctl {
     /// The writer, while `appendonly` is on.
     pub writer: ArcSwapOption<Aof>,
     pub rewrite_in_progress: AtomicBool,
+    /// BGREWRITEAOF came while another child (a BGSAVE) ran, or inside
+    /// MULTI: the cron thread starts it once no child runs.
+    pub rewrite_scheduled: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -84,6 +90,8 @@ struct State {
     /// When the last rewrite failed: automatic ones wait a minute after.
     last_failure: Option<Instant>,
     last_rewrite_failed: bool,
+    /// The rewrite child while one runs.
+    child: Option<rewrite::RewriteChild>,
 }
 
 impl State {
@@ -130,6 +138,7 @@ pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
         }
     };
     if cfg.appendonly {
+        upgrade_single_file(&mut st, &cwd)?;
         open_at_start(shared, &mut st, &cfg)?;
     }
     drop(st);
@@ -138,6 +147,24 @@ pub fn start(shared: &Arc<Shared>) -> Result<(), String> {
         .name("aof-cron".into())
         .spawn(move || rewrite::cron_loop(&cron))
         .map_err(|e| format!("can't start the AOF thread: {e}"))?;
+    Ok(())
+}
+
+/// A pre-7.0 AOF: `appendfilename` in `dir` and no manifest. As Redis 7.0
+/// does, it moves into `appenddirname` under its own name and becomes the
+/// base (seq 1) of a new manifest; the first incremental file follows.
+fn upgrade_single_file(st: &mut State, cwd: &Path) -> Result<(), String> {
+    let old = cwd.join(&st.name);
+    if st.manifest.base.is_some() || !st.manifest.incrs.is_empty() || !old.is_file() {
+        return Ok(());
+    }
+    let io = |e: std::io::Error| format!("Error upgrading the old AOF file {}: {e}", old.display());
+    std::fs::create_dir_all(&st.dir).map_err(io)?;
+    std::fs::rename(&old, st.dir.join(&st.name)).map_err(io)?;
+    st.manifest.base = Some(FileEntry { name: st.name.clone(), seq: 1, kind: Kind::Base });
+    st.persist_manifest().map_err(io)?;
+    manifest::sync_dir(cwd).map_err(io)?;
+    tracing::info!("Successfully migrated an old-style AOF into the AOF directory");
     Ok(())
 }
 
@@ -156,9 +183,14 @@ fn open_at_start(shared: &Shared, st: &mut State, cfg: &Config) -> Result<(), St
     }
     std::fs::create_dir_all(&st.dir).map_err(io)?;
     if st.manifest.base.is_none() && st.manifest.incrs.is_empty() {
-        // A fresh AOF: an empty base, as Redis makes on first start.
-        let name = format!("{}.1.base.{}", st.name, BaseFormat::Commands.suffix());
-        File::create(st.dir.join(&name)).map_err(io)?;
+        // A fresh AOF: a base of the (empty) keyspace in the configured
+        // format, as Redis writes on first start.
+        let format = BaseFormat::configured(cfg);
+        let name = format!("{}.1.base.{}", st.name, format.suffix());
+        let mut f = File::create(st.dir.join(&name)).map_err(io)?;
+        let rdb = crate::persist::snapshot::options(cfg);
+        base::write_base_as(format, &shared.store.lock(), crate::server::unix_ms(), &rdb, &mut f).map_err(io)?;
+        f.sync_all().map_err(io)?;
         st.manifest.base = Some(FileEntry { name, seq: 1, kind: Kind::Base });
     }
     if st.manifest.incrs.is_empty() {
@@ -194,15 +226,20 @@ fn fsync_of(cfg: &Config) -> Fsync {
 #[inline]
 pub async fn before_reply(shared: &Shared) {
     if shared.propagator.is_active() {
-        let w = shared.aof.writer.load_full();
-        if let Some(w) = w {
-            w.before_reply().await;
-        }
+        // Decided through a borrowed guard: the common case (nothing to
+        // wait for) takes no reference count, whose cache line every
+        // connection's flush would otherwise bounce between the cores.
+        let w = match &*shared.aof.writer.load() {
+            Some(w) if w.reply_must_wait() => w.clone(),
+            _ => return,
+        };
+        w.before_reply().await;
     }
 }
 
 /// At exit: everything fed reaches the disk.
 pub fn shutdown(shared: &Shared) {
+    rewrite::kill_child(&shared.aof);
     if let Some(w) = &*shared.aof.writer.load() {
         if let Err(e) = w.write_out(true) {
             tracing::warn!("Error writing the AOF on shutdown: {e}");
@@ -225,6 +262,8 @@ pub fn config_changed(shared: &Shared, store: &Store, old: &Config, new: &Config
             })
         }
         (true, false) => {
+            // As Redis: a rewrite for a log nobody writes is moot.
+            rewrite::kill_child(&shared.aof);
             if let Some(w) = shared.aof.writer.swap(None) {
                 let _ = w.write_out(true);
                 let c: Arc<dyn crate::propagate::Consumer> = w;
@@ -237,6 +276,15 @@ pub fn config_changed(shared: &Shared, store: &Store, old: &Config, new: &Config
 }
 
 fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    if ctx.shared.aof.rewrite_in_progress.load(Ordering::Acquire) {
+        return Err(CmdError::err("ERR Background append only file rewriting already in progress"));
+    }
+    // One child at a time, and no fork halfway through a transaction.
+    if ctx.shared.persist.in_progress() || ctx.mode == crate::command::Mode::Exec {
+        ctx.shared.aof.rewrite_scheduled.store(true, Ordering::Release);
+        ctx.out.simple(b"Background append only file rewriting scheduled");
+        return Ok(());
+    }
     match rewrite(ctx.shared, ctx.store, None) {
         Ok(()) => {
             ctx.out.simple(b"Background append only file rewriting started");
@@ -264,7 +312,7 @@ pub fn info_fields(shared: &Shared) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("aof_enabled", u8::from(w.is_some()).to_string()),
         ("aof_rewrite_in_progress", u8::from(in_progress).to_string()),
-        ("aof_rewrite_scheduled", "0".into()),
+        ("aof_rewrite_scheduled", u8::from(shared.aof.rewrite_scheduled.load(Ordering::Acquire)).to_string()),
         (
             "aof_last_rewrite_time_sec",
             if st.rewrites + st.consecutive_failures == 0 { -1 } else { st.last_rewrite_secs }.to_string(),

@@ -1,12 +1,13 @@
-//! The base file of an AOF rewrite: the keyspace at one instant, written
-//! as the commands that rebuild it (Redis's format with
-//! `aof-use-rdb-preamble no`).
+//! The base file of an AOF rewrite: the keyspace at one instant, in one of
+//! Redis 7.0's two formats ([`BaseFormat`]). With `aof-use-rdb-preamble
+//! yes` (the default) it is an RDB image (`<name>.<seq>.base.rdb`, the
+//! `aof-base` aux field set); with `no` it is the commands that rebuild the
+//! keyspace (`.base.aof`). The loader tells the two apart by their first
+//! bytes (`REDIS`), as Redis does, not by the name.
 //!
-//! Per database with keys: `SELECT n`, then per live key one command per
-//! up to 64 elements (RPUSH, SADD, HMSET, ZADD; SET for strings) and a
-//! `PEXPIREAT` for a key with a TTL. [`BaseFormat`] names the format so
-//! that an RDB writer can take over the base (`.base.rdb`) once one
-//! exists; the loader already tells the two apart by their first bytes.
+//! The command format: per database with keys `SELECT n`, then per live
+//! key one command per up to 64 elements (RPUSH, SADD, HMSET, ZADD; SET
+//! for strings) and a `PEXPIREAT` for a key with a TTL.
 
 use std::io::{self, Write};
 
@@ -22,12 +23,41 @@ const ITEMS_PER_CMD: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BaseFormat {
     Commands,
+    Rdb,
 }
 
 impl BaseFormat {
+    /// The format `aof-use-rdb-preamble` asks for.
+    pub fn configured(cfg: &crate::config::Config) -> BaseFormat {
+        if cfg.flag("aof-use-rdb-preamble") {
+            BaseFormat::Rdb
+        } else {
+            BaseFormat::Commands
+        }
+    }
+
     pub fn suffix(self) -> &'static str {
         match self {
             BaseFormat::Commands => "aof",
+            BaseFormat::Rdb => "rdb",
+        }
+    }
+}
+
+/// Writes the base in `format`; `rdb` carries the RDB options (the
+/// `aof-base` flag is set here).
+pub fn write_base_as(
+    format: BaseFormat,
+    store: &Store,
+    now: u64,
+    rdb: &crate::persist::rdb::Options,
+    w: &mut impl Write,
+) -> io::Result<()> {
+    match format {
+        BaseFormat::Commands => write_base(store, now, w),
+        BaseFormat::Rdb => {
+            let opts = crate::persist::rdb::Options { aof_base: true, ..rdb.clone() };
+            crate::persist::rdb::write_rdb_with(store, w, &opts)
         }
     }
 }

@@ -2,6 +2,11 @@
 //! then the incremental files), each command replayed through the normal
 //! dispatch path by a client of its own.
 //!
+//! A file that starts with `REDIS` is an RDB image (a `.base.rdb`, or a
+//! pre-7.0 AOF with an RDB preamble): it is read whole and loaded as a
+//! snapshot, then whatever follows the image is replayed as commands, as
+//! Redis 7.0 does for any file of the manifest. A broken image is fatal.
+//!
 //! The reader is strict: a file is a sequence of `*N` multibulk commands
 //! (and `#` annotation lines). A file that ends inside a command (or
 //! inside a MULTI with no EXEC) is truncated: for the last file, and with
@@ -18,7 +23,7 @@ use bytes::Bytes;
 use slotway_resp::ReplyBuf;
 use thiserror::Error;
 
-use super::manifest::{FileEntry, Kind, Manifest};
+use super::manifest::{FileEntry, Manifest};
 use crate::client::Client;
 use crate::command::{Ctx, Mode};
 use crate::server::{unix_ms, Shared};
@@ -43,8 +48,8 @@ pub enum LoadError {
     Corrupt { file: String },
     #[error("Unknown command '{name}' reading the append only file {file}")]
     UnknownCommand { file: String, name: String },
-    #[error("The AOF base file {file} is in RDB format, which this server cannot load yet")]
-    RdbBase { file: String },
+    #[error("Error reading the RDB preamble of the AOF file {file}, AOF loading aborted: {err}")]
+    Rdb { file: String, err: crate::persist::rdb::RdbError },
     #[error("Fatal error: the AOF manifest {file} is invalid: {err}")]
     Manifest { file: String, err: super::manifest::ManifestError },
 }
@@ -69,7 +74,13 @@ pub struct CommandReader<R> {
 
 impl<R: BufRead> CommandReader<R> {
     pub fn new(r: R, max_bulk: usize) -> Self {
-        CommandReader { r, pos: 0, max_bulk }
+        Self::at(r, max_bulk, 0)
+    }
+
+    /// A reader whose input starts `pos` bytes into its file (after an
+    /// RDB preamble), so that offsets name the file's bytes.
+    pub fn at(r: R, max_bulk: usize, pos: u64) -> Self {
+        CommandReader { r, pos, max_bulk }
     }
 
     /// The next command, `Ok(None)` at a clean end of input.
@@ -195,11 +206,32 @@ fn load_file(
     }
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let head = reader.fill_buf().map_err(|err| LoadError::Read { file: f.name.clone(), err })?;
-    if f.kind == Kind::Base && head.starts_with(b"REDIS") {
-        return Err(LoadError::RdbBase { file: f.name.clone() });
+    let max_bulk = shared.config.load().proto_max_bulk_len.max(0) as usize;
+    if !head.starts_with(b"REDIS") {
+        return replay(shared, client, &path, f, CommandReader::new(reader, max_bulk), may_truncate);
     }
+    drop(reader);
+    let data = std::fs::read(&path).map_err(|err| LoadError::Read { file: f.name.clone(), err })?;
+    let loaded = {
+        let mut store = shared.store.lock();
+        crate::persist::snapshot::load_into(&mut store, &data, unix_ms())
+            .map_err(|err| LoadError::Rdb { file: f.name.clone(), err })?
+    };
+    tracing::info!("Loaded the RDB part of the AOF file {}: {} keys, {} expired", f.name, loaded.keys, loaded.expired);
+    let tail = data.get(loaded.len..).unwrap_or_default();
+    replay(shared, client, &path, f, CommandReader::at(tail, max_bulk, loaded.len as u64), may_truncate)
+}
+
+/// Replays the commands `commands` reads from the file `f`.
+fn replay<R: BufRead>(
+    shared: &Shared,
+    client: &mut Client,
+    path: &Path,
+    f: &FileEntry,
+    mut commands: CommandReader<R>,
+    may_truncate: bool,
+) -> Result<u64, LoadError> {
     let config = shared.config.load_full();
-    let mut commands = CommandReader::new(reader, config.proto_max_bulk_len.max(0) as usize);
     let mut store = shared.store.lock();
     let mut out = ReplyBuf::new(client.proto);
     let mut count = 0u64;
@@ -214,12 +246,12 @@ fn load_file(
                 None => break,
                 Some(at) => {
                     drop(store);
-                    return truncate_tail(&path, f, at, may_truncate).map(|()| count);
+                    return truncate_tail(path, f, at, may_truncate).map(|()| count);
                 }
             },
             Err(ParseError::Truncated { valid }) => {
                 drop(store);
-                return truncate_tail(&path, f, multi_at.unwrap_or(valid), may_truncate).map(|()| count);
+                return truncate_tail(path, f, multi_at.unwrap_or(valid), may_truncate).map(|()| count);
             }
             Err(ParseError::Corrupt) => return Err(LoadError::Corrupt { file: f.name.clone() }),
         };

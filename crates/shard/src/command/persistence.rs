@@ -34,15 +34,23 @@ fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 /// BGSAVE [SCHEDULE]. Inside MULTI the save is scheduled, as in Redis: a
 /// transaction must not fork halfway.
 fn bgsave(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    match args {
-        [_] => {}
-        [_, s] if is(s, "schedule") => {}
+    let schedule = match args {
+        [_] => false,
+        [_, s] if is(s, "schedule") => true,
         _ => return Err(CmdError::Syntax),
-    }
+    };
     if ctx.shared.persist.in_progress() {
         return Err(CmdError::err(IN_PROGRESS));
     }
-    if ctx.mode == Mode::Exec {
+    // One child at a time, as Redis: an AOF rewrite's child is running.
+    let other_child = ctx.shared.aof.rewrite_in_progress.load(std::sync::atomic::Ordering::Acquire);
+    if other_child && !schedule && ctx.mode != Mode::Exec {
+        return Err(CmdError::err(
+            "ERR Another child process is active (AOF?): can't BGSAVE right now. \
+             Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+        ));
+    }
+    if other_child || ctx.mode == Mode::Exec {
         ctx.shared.persist.schedule();
         ctx.out.simple(b"Background saving scheduled");
         return Ok(());

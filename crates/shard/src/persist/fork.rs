@@ -1,4 +1,5 @@
-//! The one place that forks: a background save's child process.
+//! The one place that forks: the child process of a background save, a
+//! full resync's snapshot, or an AOF rewrite.
 //!
 //! Why fork: a child gets a copy-on-write image of the keyspace as it was
 //! at the instant of the fork, for free, while the parent goes on serving

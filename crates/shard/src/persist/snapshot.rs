@@ -116,7 +116,7 @@ pub fn rdb_path(cfg: &Config) -> PathBuf {
     PathBuf::from(&cfg.dbfilename)
 }
 
-fn options(cfg: &Config) -> Options {
+pub(crate) fn options(cfg: &Config) -> Options {
     Options {
         compress: cfg.flag("rdbcompression"),
         checksum: cfg.flag("rdbchecksum"),
@@ -218,7 +218,9 @@ pub fn cron(shared: &Shared) {
     let store = shared.store.lock();
     let now = unix_ms() / 1000;
     let st = shared.persist.status();
-    if st.child.is_some() {
+    // One child at a time: a scheduled save or a rule waits for an AOF
+    // rewrite's child, as in Redis.
+    if st.child.is_some() || shared.aof.rewrite_in_progress.load(std::sync::atomic::Ordering::Acquire) {
         return;
     }
     if st.scheduled {

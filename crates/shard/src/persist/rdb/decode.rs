@@ -325,6 +325,9 @@ pub struct Loaded {
     pub redis_ver: Option<String>,
     pub ctime: Option<u64>,
     pub used_mem: Option<u64>,
+    /// Bytes the image took, checksum included: where an AOF with an RDB
+    /// preamble goes on with commands.
+    pub len: usize,
 }
 
 /// Parses a whole RDB file, handing each live key to `sink` as (database,
@@ -412,5 +415,6 @@ pub fn load(
             }
         }
     }
+    stats.len = r.pos;
     Ok(stats)
 }
