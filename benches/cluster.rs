@@ -134,7 +134,11 @@ fn failover_once(bin: &Path, extra: &[&str], restart: bool) -> (f64, usize) {
                     got == format!("${}\r\n{v}\r\n", v.len()).into_bytes()
                 }
             };
-            !vals.iter().any(present)
+            let lost = !vals.iter().any(present);
+            if lost {
+                eprintln!("  lost {k}: holds {:?}, acknowledged/possible {vals:?}", String::from_utf8_lossy(&got));
+            }
+            lost
         })
         .count();
     (resumed.map_or(f64::NAN, |d| d.as_secs_f64()), lost)

@@ -45,6 +45,11 @@ pub struct Cluster {
     conf_path: PathBuf,
     /// The state version `routes` was built from.
     published: AtomicU64,
+    /// Save numbers: the next to hand out (under the state lock), and the
+    /// newest written. Saves run outside the state lock, from any task,
+    /// one at a time, and an older text never replaces a newer one.
+    save_seq: AtomicU64,
+    saved: Mutex<u64>,
 }
 
 fn settings(cfg: &Config) -> Settings {
@@ -93,6 +98,8 @@ pub async fn start(shared: &Arc<Shared>) -> anyhow::Result<()> {
     let cluster = Arc::new(Cluster {
         routes: ArcSwap::from_pointee(Routes::build(&state)),
         published: AtomicU64::new(state.version),
+        save_seq: AtomicU64::new(0),
+        saved: Mutex::new(0),
         state: Mutex::new(state),
         links: Mutex::new(HashMap::new()),
         conf_path,
@@ -160,7 +167,10 @@ impl Cluster {
             // As Redis: epochs and votes reach the disk before anyone
             // hears of them; other changes need only survive the process.
             let durable = epochs(&st) != before;
-            let conf = st.take_save().then(|| (slotway_cluster::render::nodes_conf(&st), durable));
+            let conf = st.take_save().then(|| {
+                let seq = self.save_seq.fetch_add(1, Ordering::Relaxed) + 1;
+                (slotway_cluster::render::nodes_conf(&st), durable, seq)
+            });
             let routes = (st.version != self.published.load(Ordering::Relaxed)).then(|| {
                 self.published.store(st.version, Ordering::Relaxed);
                 Routes::build(&st)
@@ -170,8 +180,17 @@ impl Cluster {
         if let Some(routes) = routes {
             self.routes.store(Arc::new(routes));
         }
-        if let Some((text, durable)) = conf {
-            if let Err(e) = write_atomically(&self.conf_path, text.as_bytes(), durable) {
+        if let Some((text, durable, seq)) = conf {
+            let mut saved = self.saved.lock();
+            let written = if seq > *saved {
+                write_atomically(&self.conf_path, text.as_bytes(), durable).map(|()| *saved = seq)
+            } else if durable {
+                // A newer text is on disk already; make sure it is synced.
+                std::fs::File::open(&self.conf_path).and_then(|f| f.sync_all())
+            } else {
+                Ok(())
+            };
+            if let Err(e) = written {
                 tracing::warn!(error = %e, path = %self.conf_path.display(), "could not save the cluster config file");
             }
         }
@@ -183,8 +202,16 @@ impl Cluster {
 
     /// CLUSTER SAVECONFIG, and the first write at start.
     pub fn save(&self) -> std::io::Result<()> {
-        let text = slotway_cluster::render::nodes_conf(&self.state.lock());
-        write_atomically(&self.conf_path, text.as_bytes(), true)
+        let (text, seq) = {
+            let st = self.state.lock();
+            (slotway_cluster::render::nodes_conf(&st), self.save_seq.fetch_add(1, Ordering::Relaxed) + 1)
+        };
+        let mut saved = self.saved.lock();
+        if seq > *saved {
+            write_atomically(&self.conf_path, text.as_bytes(), true)?;
+            *saved = seq;
+        }
+        Ok(())
     }
 
     fn apply(&self, shared: &Shared, effects: Vec<Effect>, mut store: Option<&mut Store>) {
