@@ -71,6 +71,9 @@ pub enum Action {
     Close,
     /// Stop the server (SHUTDOWN); the flag asks for a final save.
     Shutdown { save: Option<bool> },
+    /// SHUTDOWN waiting for replicas (`crate::shutdown`): no reply unless
+    /// the shutdown fails or is aborted.
+    ShutdownWait(tokio::sync::watch::Receiver<u64>),
     /// Finish the command outside the keyspace lock (MIGRATE's network
     /// part): the session runs it on a blocking thread and writes the
     /// reply bytes it returns before the next request runs.

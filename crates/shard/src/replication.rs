@@ -23,6 +23,7 @@
 //! after; feeding runs under both.
 
 pub mod backlog;
+pub mod failover;
 pub mod master;
 pub mod rdbaux;
 pub mod replica;
@@ -83,6 +84,11 @@ pub struct State {
     pub master: Option<replica::MasterLink>,
     /// `client-output-buffer-limit replica`, refreshed by the cron.
     pub obuf_limit: (usize, usize, u64),
+    /// Unix ms since when no replica has been connected (start, the last
+    /// replica leaving, a promotion): `repl-backlog-ttl` counts from it.
+    pub no_replicas_since: u64,
+    /// FAILOVER's progress.
+    pub failover: failover::Failover,
 }
 
 impl State {
@@ -121,6 +127,8 @@ impl Default for Replication {
                 replicas: Vec::new(),
                 master: None,
                 obuf_limit: (256 << 20, 64 << 20, 60),
+                no_replicas_since: crate::server::unix_ms(),
+                failover: Default::default(),
             }),
             offset: AtomicI64::new(0),
             replica: AtomicBool::new(false),
@@ -198,6 +206,17 @@ impl Replication {
         st.second_offset = st.offset + 1;
     }
 
+    /// Unregisters a replica; the last one to go starts the backlog's
+    /// time to live.
+    pub(crate) fn remove_replica(&self, conn: &Arc<master::ReplicaConn>) {
+        let mut st = self.state.lock();
+        let before = st.replicas.len();
+        st.replicas.retain(|r| !Arc::ptr_eq(r, conn));
+        if before > 0 && st.replicas.is_empty() {
+            st.no_replicas_since = crate::server::unix_ms();
+        }
+    }
+
     /// How many online replicas have acknowledged `offset`.
     pub fn acked_count(&self, offset: i64) -> usize {
         self.state.lock().replicas.iter().filter(|r| r.is_online() && r.ack_offset() >= offset).count()
@@ -269,6 +288,7 @@ pub async fn cron(shared: Arc<Shared>) {
         }
         loops += 1;
         master::cron(&shared, loops);
+        failover::update(&shared);
     }
 }
 

@@ -294,6 +294,11 @@ pub fn final_save(shared: &Shared, store: &mut Store, cfg: &Config, save: Option
     Ok(())
 }
 
+/// SHUTDOWN FORCE after a failed save: exit without trying again.
+pub fn skip_final_save(shared: &Shared) {
+    shared.persist.inner.lock().final_done = true;
+}
+
 /// Loads `dbfilename` at start, if it exists. An unreadable or corrupt
 /// file is an error: starting empty would lose it at the next save.
 pub fn load_at_start(shared: &Shared) -> Result<(), RdbError> {

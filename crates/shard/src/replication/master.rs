@@ -138,6 +138,9 @@ pub fn start_sync(
     reply: &mut Vec<u8>,
 ) -> Result<Handover, String> {
     let repl = &shared.repl;
+    if repl.state.lock().failover.phase != super::failover::Phase::None {
+        return Err("NOMASTERLINK Can't SYNC while failing over".into());
+    }
     if repl.is_replica() {
         let up = repl.state.lock().master.as_ref().is_some_and(|m| m.is_up());
         if !up {
@@ -213,7 +216,7 @@ pub fn start_sync(
             Ok(Handover { conn, full: Some(FullSync { pid, path }) })
         }
         Err(e) => {
-            repl.state.lock().replicas.retain(|r| !Arc::ptr_eq(r, &conn));
+            repl.remove_replica(&conn);
             Err(format!("ERR Can't fork for the replica's snapshot: {e}"))
         }
     }
@@ -284,7 +287,7 @@ pub async fn serve(
         let _ = waitpid(full.pid, Some(WaitPidFlag::WNOHANG));
         let _ = std::fs::remove_file(&full.path);
     }
-    shared.repl.state.lock().replicas.retain(|r| !Arc::ptr_eq(r, &conn));
+    shared.repl.remove_replica(&conn);
     shared.repl.acked.notify_waiters();
 }
 
@@ -370,8 +373,11 @@ pub(super) fn cron(shared: &Shared, loops: u64) {
     let now = unix_ms();
     let timeout = cfg.int("repl-timeout").max(1) as u64;
     let period = cfg.int("repl-ping-replica-period").max(1) as u64;
-    let ping = (loops / 10).is_multiple_of(period) && !repl.is_replica();
+    // Not while a SHUTDOWN or FAILOVER waits for the replicas to reach our
+    // offset: a PING would move it.
+    let ping = (loops / 10).is_multiple_of(period) && !repl.is_replica() && !shared.pause.held_by_server();
     if repl.state.lock().replicas.is_empty() {
+        expire_backlog(repl, cfg.int("repl-backlog-ttl"), now);
         return;
     }
     // The keyspace lock first, so a PING never lands inside a MULTI.
@@ -388,9 +394,35 @@ pub(super) fn cron(shared: &Shared, loops: u64) {
     }
 }
 
+/// `repl-backlog-ttl`: a master that has had no replica for longer than
+/// that frees its backlog (0 keeps it forever). As Redis does, it also
+/// starts a new history with no previous one: its offset stops advancing
+/// without a backlog, so the old id could no longer vouch for the data
+/// behind an offset. A replica keeps its backlog, ready for a promotion.
+fn expire_backlog(repl: &super::Replication, ttl: i128, now: u64) {
+    if ttl <= 0 || repl.is_replica() {
+        return;
+    }
+    let mut st = repl.state.lock();
+    let idle_secs = now.saturating_sub(st.no_replicas_since) / 1000;
+    if st.backlog.is_none() || !st.replicas.is_empty() || idle_secs <= ttl as u64 {
+        return;
+    }
+    st.backlog = None;
+    st.replid = super::new_replid();
+    st.replid2 = super::NO_REPLID.into();
+    st.second_offset = -1;
+    tracing::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
+}
+
 /// Asks every replica for its offset now (WAIT, replica-ack-writes).
 pub fn request_acks(shared: &Shared) {
     let _store = shared.store.lock();
+    request_acks_locked(shared);
+}
+
+/// [`request_acks`] for a caller that holds the keyspace lock.
+pub fn request_acks_locked(shared: &Shared) {
     let mut st = shared.repl.state.lock();
     if !st.replicas.is_empty() {
         shared.repl.push_command(&mut st, &[b"REPLCONF", b"GETACK", b"*"]);
