@@ -1,0 +1,335 @@
+//! The end of a master's life and its handovers: `repl-backlog-ttl`,
+//! SHUTDOWN waiting for its replicas, and FAILOVER between slotway-shards
+//! and with redis-server both ways. Where Redis 7.0 is installed the same
+//! scenarios run against it, so the expectations are its behaviour.
+
+use std::time::{Duration, Instant};
+
+use slotway_testkit::{require_tool, wait_until, RawClient, Server};
+
+use super::{field, replicaof, signal, stat, text, wait_in_sync, SYNC_WAIT};
+
+type Start = fn(&[&str]) -> Server;
+
+/// Whether the real redis-server can be used (a skip outside CI).
+fn have_redis() -> bool {
+    slotway_testkit::have_tool("redis-server")
+}
+
+fn backlog_ttl_scenario(start: Start) {
+    let master = start(&["--repl-backlog-ttl", "1"]);
+    let replica = start(&["--repl-backlog-ttl", "1"]);
+    let parked = start(&[]);
+    master.client().cmd(&["SET", "k", "v"]).unwrap();
+    replicaof(replica.port, master.port);
+    wait_in_sync(master.port, replica.port);
+    let first_id = field(master.port, "master_replid");
+    // The replica leaves (it follows another server): one second later
+    // the master, replica-less, frees its backlog and its history.
+    replicaof(replica.port, parked.port);
+    wait_until!(SYNC_WAIT, field(replica.port, "master_link_status") == "up");
+    wait_until!(SYNC_WAIT, field(master.port, "repl_backlog_active") == "0", "the master kept its backlog");
+    assert_ne!(field(master.port, "master_replid"), first_id);
+    assert_eq!(field(master.port, "master_replid2"), "0000000000000000000000000000000000000000");
+    assert_eq!(field(master.port, "repl_backlog_first_byte_offset"), "0");
+    // A replica never frees its backlog, whatever its ttl: it may be
+    // promoted and be asked to continue.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(field(replica.port, "repl_backlog_active"), "1");
+    // Coming back, the replica's history is unknown: a full resync.
+    let full = stat(master.port, "sync_full");
+    replicaof(replica.port, master.port);
+    wait_in_sync(master.port, replica.port);
+    assert_eq!(stat(master.port, "sync_full"), full + 1);
+    assert_eq!(field(master.port, "repl_backlog_active"), "1");
+    assert_eq!(text(&mut replica.client(), &["GET", "k"]), "$1\r\nv\r\n");
+}
+
+#[test]
+fn backlog_ttl_frees_a_lonely_masters_backlog() {
+    backlog_ttl_scenario(Server::shard);
+    if have_redis() {
+        backlog_ttl_scenario(Server::redis);
+    }
+}
+
+/// Writes `n` values of `size` bytes in one pipeline; each must succeed.
+fn fill(c: &mut RawClient, prefix: &str, n: usize, size: usize) {
+    let value = "x".repeat(size);
+    let cmds: Vec<Vec<Vec<u8>>> = (0..n)
+        .map(|i| vec![b"SET".to_vec(), format!("{prefix}:{i}").into_bytes(), value.clone().into_bytes()])
+        .collect();
+    for r in c.pipeline(&cmds).unwrap() {
+        assert_eq!(r, b"+OK\r\n");
+    }
+}
+
+fn exited_within(server: &mut Server, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if server.child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A stopped replica cannot acknowledge, so SHUTDOWN waits: writes are
+/// held, reads are served, ABORT ends it with Redis's error to the
+/// waiting client, and NOW does not wait.
+fn shutdown_abort_scenario(start: Start) {
+    let mut master = start(&["--shutdown-timeout", "30"]);
+    let replica = start(&[]);
+    replicaof(replica.port, master.port);
+    wait_in_sync(master.port, replica.port);
+    signal(replica.pid(), "-STOP");
+    let mut m = master.client();
+    assert_eq!(text(&mut m, &["SET", "k", "1"]), "+OK\r\n");
+    let mut waiting = master.client();
+    waiting.send(&["SHUTDOWN"]).unwrap();
+    waiting.set_read_timeout(Duration::from_millis(400)).unwrap();
+    assert!(waiting.read_reply().is_err(), "SHUTDOWN answered while a replica lags");
+    let mut writer = master.client();
+    writer.send(&["SET", "k", "2"]).unwrap();
+    writer.set_read_timeout(Duration::from_millis(300)).unwrap();
+    assert!(writer.read_reply().is_err(), "a write ran during the shutdown's wait");
+    assert_eq!(text(&mut m, &["GET", "k"]), "$1\r\n1\r\n");
+    // Only one shutdown at a time can be aborted, and only once.
+    assert_eq!(text(&mut master.client(), &["SHUTDOWN", "ABORT"]), "+OK\r\n");
+    waiting.set_read_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(waiting.read_reply().unwrap(), b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+    writer.set_read_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(writer.read_reply().unwrap(), b"+OK\r\n", "writes resume after the abort");
+    assert_eq!(text(&mut master.client(), &["SHUTDOWN", "ABORT"]), "-ERR No shutdown in progress.\r\n");
+    // NOW: no wait for the stopped replica.
+    let mut now = master.client();
+    now.send(&["SHUTDOWN", "NOW"]).unwrap();
+    let stopped_in_time = exited_within(&mut master, Duration::from_secs(3));
+    signal(replica.pid(), "-CONT");
+    assert!(stopped_in_time, "SHUTDOWN NOW waited");
+}
+
+#[test]
+fn shutdown_waits_holds_writes_and_aborts_as_redis() {
+    shutdown_abort_scenario(Server::shard);
+    if have_redis() {
+        shutdown_abort_scenario(Server::redis);
+    }
+}
+
+/// Far more than the socket buffers hold goes out while the replica is
+/// stopped; the master's SHUTDOWN must wait until the replica, resumed,
+/// has acknowledged all of it, and the replica then has every write.
+#[test]
+fn shutdown_lets_the_replica_acknowledge_every_write() {
+    let mut master = Server::shard(&["--shutdown-timeout", "30"]);
+    let replica = Server::shard(&[]);
+    replicaof(replica.port, master.port);
+    wait_in_sync(master.port, replica.port);
+    signal(replica.pid(), "-STOP");
+    let mut m = master.client();
+    fill(&mut m, "big", 400, 64 * 1024);
+    fill(&mut m, "small", 5000, 10);
+    let offset = field(master.port, "master_repl_offset");
+    m.send(&["SHUTDOWN", "NOSAVE"]).unwrap();
+    let waited = !exited_within(&mut master, Duration::from_millis(700));
+    signal(replica.pid(), "-CONT");
+    assert!(waited, "the master exited without waiting for its replica");
+    assert!(exited_within(&mut master, Duration::from_secs(20)), "the master never exited");
+    assert!(master.child.wait().unwrap().success());
+    wait_until!(SYNC_WAIT, field(replica.port, "master_link_status") == "down");
+    // The GETACK the master sent is part of what the replica applied.
+    let got: i64 = field(replica.port, "master_repl_offset").parse().unwrap();
+    assert!(got >= offset.parse::<i64>().unwrap(), "{got} < {offset}");
+    let mut r = replica.client();
+    assert_eq!(text(&mut r, &["DBSIZE"]), ":5400\r\n");
+    assert_eq!(text(&mut r, &["STRLEN", "big:399"]), ":65536\r\n");
+    assert_eq!(text(&mut r, &["GET", "small:4999"]), "$10\r\nxxxxxxxxxx\r\n");
+}
+
+/// SIGTERM takes the same path: it waits for the lagging replica.
+#[test]
+fn sigterm_waits_for_replicas_too() {
+    let mut master = Server::shard(&["--shutdown-timeout", "30"]);
+    let replica = Server::shard(&[]);
+    replicaof(replica.port, master.port);
+    wait_in_sync(master.port, replica.port);
+    signal(replica.pid(), "-STOP");
+    fill(&mut master.client(), "t", 100, 64 * 1024);
+    signal(master.pid(), "-TERM");
+    let waited = !exited_within(&mut master, Duration::from_millis(700));
+    signal(replica.pid(), "-CONT");
+    assert!(waited, "SIGTERM did not wait for the replica");
+    assert!(exited_within(&mut master, Duration::from_secs(20)));
+    wait_until!(SYNC_WAIT, field(replica.port, "master_link_status") == "down");
+    assert_eq!(text(&mut replica.client(), &["DBSIZE"]), ":100\r\n");
+}
+
+/// FAILOVER's argument checks and refusals, byte for byte against Redis
+/// where it is installed.
+fn failover_replies(start: Start) -> Vec<String> {
+    let master = start(&[]);
+    let replica = start(&[]);
+    let rport = replica.port.to_string();
+    let mut m = master.client();
+    let mut out = Vec::new();
+    // The replica's port differs from run to run: not part of the label.
+    let mut ask = |c: &mut RawClient, args: &[&str]| {
+        let label: Vec<&str> = args.iter().map(|a| if *a == rport { "<replica>" } else { *a }).collect();
+        out.push(format!("{label:?} -> {}", text(c, args)))
+    };
+    for args in [
+        &["FAILOVER"][..],
+        &["FAILOVER", "ABORT"],
+        &["FAILOVER", "TIMEOUT", "0"],
+        &["FAILOVER", "TIMEOUT", "x"],
+        &["FAILOVER", "TIMEOUT", "5", "TIMEOUT", "6"],
+        &["FAILOVER", "TO", "127.0.0.1"],
+        &["FAILOVER", "TO", "127.0.0.1", "x"],
+        &["FAILOVER", "ABORT", "TIMEOUT", "5"],
+        &["FAILOVER", "FORCE", "FORCE"],
+    ] {
+        ask(&mut m, args);
+    }
+    replicaof(replica.port, master.port);
+    wait_until!(SYNC_WAIT, field(master.port, "slave0").contains("state=online"));
+    let rport = replica.port.to_string();
+    for args in [
+        &["FAILOVER", "FORCE"][..],
+        &["FAILOVER", "TO", "127.0.0.1", &rport, "FORCE"],
+        &["FAILOVER", "TO", "127.0.0.1", "1"],
+        &["FAILOVER", "TO", "127.0.0.1", "99999"],
+        &["FAILOVER", "TO", "localhost", &rport],
+    ] {
+        ask(&mut m, args);
+    }
+    let mut r = replica.client();
+    ask(&mut r, &["FAILOVER"]);
+    ask(&mut r, &["PSYNC", "0123456789012345678901234567890123456789", "1", "FAILOVER"]);
+    out
+}
+
+#[test]
+fn failover_refusals_match_redis() {
+    let ours = failover_replies(Server::shard);
+    assert!(ours.iter().any(|l| l.ends_with("-ERR FAILOVER requires connected replicas.\r\n")), "{ours:#?}");
+    assert!(ours.iter().any(|l| l.ends_with("-ERR FAILOVER is not valid when server is a replica.\r\n")));
+    assert!(ours.iter().any(|l| l.ends_with("-ERR FAILOVER target HOST and PORT is not a replica.\r\n")));
+    if have_redis() {
+        assert_eq!(ours, failover_replies(Server::redis));
+    }
+}
+
+fn role_is(port: u16, role: &str) -> bool {
+    field(port, "role") == role
+}
+
+/// A coordinated failover from `master` to `replica`: the replica is
+/// promoted by the PSYNC FAILOVER, continues without a full resync, and
+/// the old master follows it.
+fn failover_to(master: &Server, replica: &Server, args: &[&str]) {
+    wait_until!(SYNC_WAIT, field(master.port, "slave0").contains("state=online"));
+    let mut m = master.client();
+    for i in 0..200 {
+        assert_eq!(text(&mut m, &["SET", &format!("before:{i}"), "v"]), "+OK\r\n");
+    }
+    wait_in_sync(master.port, replica.port);
+    let full = stat(replica.port, "sync_full");
+    assert_eq!(text(&mut m, args), "+OK\r\n");
+    wait_until!(SYNC_WAIT, role_is(master.port, "slave") && role_is(replica.port, "master"));
+    wait_until!(SYNC_WAIT, field(master.port, "master_link_status") == "up");
+    assert_eq!(field(master.port, "master_port"), replica.port.to_string());
+    assert_eq!(field(master.port, "master_failover_state"), "no-failover");
+    assert_eq!(field(replica.port, "master_failover_state"), "no-failover");
+    assert_eq!((stat(replica.port, "sync_full"), stat(replica.port, "sync_partial_ok")), (full, 1));
+    // The new master's history continues the old one.
+    assert_eq!(field(master.port, "master_replid"), field(replica.port, "master_replid"));
+    assert_eq!(text(&mut m, &["SET", "after", "x"]), "-READONLY You can't write against a read only replica.\r\n");
+    let mut r = replica.client();
+    assert_eq!(text(&mut r, &["SET", "after", "y"]), "+OK\r\n");
+    wait_in_sync(replica.port, master.port);
+    assert_eq!(text(&mut m, &["GET", "after"]), "$1\r\ny\r\n");
+    assert_eq!(text(&mut m, &["DBSIZE"]), ":201\r\n");
+}
+
+#[test]
+fn failover_between_shards() {
+    let master = Server::shard(&[]);
+    let replica = Server::shard(&[]);
+    replicaof(replica.port, master.port);
+    failover_to(&master, &replica, &["FAILOVER"]);
+    // And back, naming the target.
+    let port = master.port.to_string();
+    failover_to(&replica, &master, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "5000"]);
+}
+
+#[test]
+fn failover_with_redis_both_ways() {
+    require_tool!("redis-server");
+    // A shard hands over to a redis-server replica...
+    let master = Server::shard(&[]);
+    let replica = Server::redis(&[]);
+    replicaof(replica.port, master.port);
+    let port = replica.port.to_string();
+    failover_to(&master, &replica, &["FAILOVER", "TO", "127.0.0.1", &port]);
+    // ...and a redis-server master to a shard replica.
+    let master = Server::redis(&["--repl-diskless-sync-delay", "0"]);
+    let replica = Server::shard(&[]);
+    replicaof(replica.port, master.port);
+    failover_to(&master, &replica, &["FAILOVER"]);
+}
+
+/// A replica that cannot catch up: the failover waits with writes held,
+/// times out (or is aborted) and writes resume; with FORCE it switches at
+/// the timeout anyway.
+fn failover_wait_scenario(start: Start) {
+    let master = start(&[]);
+    let replica = start(&[]);
+    replicaof(replica.port, master.port);
+    wait_until!(SYNC_WAIT, field(master.port, "slave0").contains("state=online"));
+    signal(replica.pid(), "-STOP");
+    let mut m = master.client();
+    assert_eq!(text(&mut m, &["SET", "k", "1"]), "+OK\r\n");
+    assert_eq!(text(&mut m, &["FAILOVER", "TIMEOUT", "1000"]), "+OK\r\n");
+    assert_eq!(field(master.port, "master_failover_state"), "waiting-for-sync");
+    let mut writer = master.client();
+    writer.send(&["SET", "k", "2"]).unwrap();
+    writer.set_read_timeout(Duration::from_millis(300)).unwrap();
+    assert!(writer.read_reply().is_err(), "a write ran during the failover's wait");
+    writer.set_read_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(writer.read_reply().unwrap(), b"+OK\r\n", "the write runs after the timeout");
+    assert_eq!(field(master.port, "master_failover_state"), "no-failover");
+    assert_eq!(field(master.port, "role"), "master");
+
+    assert_eq!(text(&mut m, &["FAILOVER"]), "+OK\r\n");
+    assert_eq!(text(&mut m, &["FAILOVER"]), "-ERR FAILOVER already in progress.\r\n");
+    let rport = replica.port.to_string();
+    assert_eq!(text(&mut m, &["REPLICAOF", "127.0.0.1", &rport]), "-ERR REPLICAOF not allowed while failing over.\r\n");
+    assert_eq!(text(&mut m, &["FAILOVER", "ABORT"]), "+OK\r\n");
+    assert_eq!(text(&mut m, &["FAILOVER", "ABORT"]), "-ERR No failover in progress.\r\n");
+    assert_eq!(text(&mut m, &["SET", "k", "3"]), "+OK\r\n");
+
+    // FORCE: at the timeout the master follows the replica anyway.
+    assert_eq!(text(&mut m, &["FAILOVER", "TO", "127.0.0.1", &rport, "TIMEOUT", "300", "FORCE"]), "+OK\r\n");
+    wait_until!(SYNC_WAIT, field(master.port, "master_failover_state") == "failover-in-progress");
+    assert_eq!(field(master.port, "role"), "slave");
+    signal(replica.pid(), "-CONT");
+    wait_until!(SYNC_WAIT, role_is(replica.port, "master"));
+    wait_until!(SYNC_WAIT, field(master.port, "master_failover_state") == "no-failover");
+    wait_in_sync(replica.port, master.port);
+}
+
+#[test]
+fn failover_waits_times_out_aborts_and_forces() {
+    failover_wait_scenario(Server::shard);
+    if have_redis() {
+        failover_wait_scenario(Server::redis);
+    }
+}
+
+#[test]
+fn failover_is_refused_in_cluster_mode() {
+    let node = Server::shard(&["--cluster-enabled", "yes"]);
+    assert_eq!(text(&mut node.client(), &["FAILOVER"]), "-ERR FAILOVER not allowed in cluster mode.\r\n");
+}
