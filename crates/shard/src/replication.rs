@@ -23,6 +23,7 @@
 //! after; feeding runs under both.
 
 pub mod backlog;
+pub mod diskless;
 pub mod failover;
 pub mod master;
 pub mod rdbaux;
@@ -89,6 +90,8 @@ pub struct State {
     pub no_replicas_since: u64,
     /// FAILOVER's progress.
     pub failover: failover::Failover,
+    /// Replicas waiting for the next diskless snapshot.
+    pub diskless: Option<diskless::Waiting>,
 }
 
 impl State {
@@ -129,6 +132,7 @@ impl Default for Replication {
                 obuf_limit: (256 << 20, 64 << 20, 60),
                 no_replicas_since: crate::server::unix_ms(),
                 failover: Default::default(),
+                diskless: None,
             }),
             offset: AtomicI64::new(0),
             replica: AtomicBool::new(false),

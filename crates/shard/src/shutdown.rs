@@ -100,8 +100,9 @@ pub fn request(shared: &Arc<Shared>, store: &mut Store, cfg: &Config, flags: Fla
         *waiting = Some(Waiting { flags, deadline });
         drop(waiting);
         // As Redis: no GETACK when clients are already paused, since it
-        // would move the offset the replicas are measured against.
-        if !shared.pause.writes_held() {
+        // would move the offset the replicas are measured against, nor
+        // from a replica, whose stream is its master's bytes.
+        if !shared.pause.writes_held() && !shared.repl.is_replica() {
             crate::replication::master::request_acks_locked(shared);
         }
         shared.pause.hold_writes(BY_SHUTDOWN);

@@ -79,8 +79,14 @@ fn replconf(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         } else if is(opt, "ack") || is(opt, "getack") {
             // Only meaningful on a replication link, and never answered.
             return Ok(());
-        } else if is(opt, "capa") || is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
-            // We always send `$<len>` snapshots, which every replica reads.
+        } else if is(opt, "capa") {
+            // `eof` allows the diskless framing; others (psync2) we need not
+            // know: every replica we serve understands +CONTINUE <id>.
+            if is(val, "eof") {
+                ctx.client.hello.capa_eof = true;
+            }
+        } else if is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
+            // Snapshot-only clients (redis-cli --rdb) read what we send.
         } else {
             return Err(CmdError::err(format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(opt))));
         }
