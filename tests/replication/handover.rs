@@ -333,3 +333,151 @@ fn failover_is_refused_in_cluster_mode() {
     let node = Server::shard(&["--cluster-enabled", "yes"]);
     assert_eq!(text(&mut node.client(), &["FAILOVER"]), "-ERR FAILOVER not allowed in cluster mode.\r\n");
 }
+
+/// A replica's side of a full sync on a raw socket: REPLCONF (with or
+/// without `capa eof`), PSYNC, then the reply line and the snapshot's
+/// framing. Returns (the +FULLRESYNC line, the header line, the RDB).
+struct RawSync {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawSync {
+    fn start(port: u16, capa_eof: bool) -> RawSync {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut s = RawSync { stream, buf: Vec::new() };
+        s.send(&["REPLCONF", "listening-port", "1"]);
+        assert_eq!(s.line(), "+OK");
+        if capa_eof {
+            s.send(&["REPLCONF", "capa", "eof", "capa", "psync2"]);
+            assert_eq!(s.line(), "+OK");
+        }
+        s.send(&["PSYNC", "?", "-1"]);
+        s
+    }
+
+    fn send(&mut self, args: &[&str]) {
+        let mut out = Vec::new();
+        slotway_testkit::encode_command(&mut out, args);
+        std::io::Write::write_all(&mut self.stream, &out).unwrap();
+    }
+
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 64 * 1024];
+        let n = std::io::Read::read(&mut self.stream, &mut chunk).expect("read from the master");
+        assert!(n > 0, "the master closed the link");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// The next non-empty line (keepalive newlines skipped).
+    fn line(&mut self) -> String {
+        loop {
+            while let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                if !text.is_empty() {
+                    return text;
+                }
+            }
+            self.fill();
+        }
+    }
+
+    /// The snapshot in whichever framing the header announces.
+    fn snapshot(&mut self) -> (String, Vec<u8>) {
+        let header = self.line();
+        if let Some(mark) = header.strip_prefix("$EOF:") {
+            assert_eq!(mark.len(), 40, "{header}");
+            while !self.buf.ends_with(mark.as_bytes()) {
+                self.fill();
+            }
+            let rdb = self.buf[..self.buf.len() - 40].to_vec();
+            self.buf.clear();
+            return (header, rdb);
+        }
+        let len: usize = header.strip_prefix('$').and_then(|l| l.parse().ok()).expect("a $<len> header");
+        while self.buf.len() < len {
+            self.fill();
+        }
+        (header, self.buf.drain(..len).collect())
+    }
+}
+
+fn check_rdb(rdb: &[u8], dir: &std::path::Path) {
+    assert!(rdb.starts_with(b"REDIS0010"), "{:?}", &rdb[..rdb.len().min(16)]);
+    if slotway_testkit::have_tool("redis-check-rdb") {
+        let path = dir.join("received.rdb");
+        std::fs::write(&path, rdb).unwrap();
+        let check = std::process::Command::new("redis-check-rdb").arg(&path).output().expect("redis-check-rdb");
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    }
+}
+
+/// `capa eof` gets the diskless `$EOF:` framing, a replica without it
+/// `$<len>`; both carry a whole RDB. Against redis-server too.
+fn diskless_framing_scenario(start: Start) {
+    let master = start(&["--repl-diskless-sync-delay", "0"]);
+    super::write_load(master.port, 2, "dl");
+    let mut eof = RawSync::start(master.port, true);
+    assert!(eof.line().starts_with("+FULLRESYNC "));
+    let (header, rdb) = eof.snapshot();
+    assert!(header.starts_with("$EOF:"), "{header}");
+    check_rdb(&rdb, &master.dir);
+    let mut plain = RawSync::start(master.port, false);
+    assert!(plain.line().starts_with("+FULLRESYNC "));
+    let (header, rdb) = plain.snapshot();
+    assert!(header[1..].parse::<usize>().is_ok(), "{header}");
+    check_rdb(&rdb, &master.dir);
+}
+
+#[test]
+fn diskless_sync_frames_as_redis() {
+    diskless_framing_scenario(Server::shard);
+    if have_redis() {
+        diskless_framing_scenario(Server::redis);
+    }
+}
+
+/// Replicas that arrive within `repl-diskless-sync-delay` share one
+/// snapshot (one offset); `repl-diskless-sync-max-replicas` starts it
+/// without waiting out the delay.
+#[test]
+fn diskless_replicas_share_one_snapshot() {
+    let master = Server::shard(&["--repl-diskless-sync-delay", "2"]);
+    master.client().cmd(&["SET", "k", "v"]).unwrap();
+    let asked = Instant::now();
+    let mut a = RawSync::start(master.port, true);
+    let mut b = RawSync::start(master.port, true);
+    wait_until!(SYNC_WAIT, field(master.port, "connected_slaves") == "2");
+    assert!(field(master.port, "slave0").contains("state=wait_bgsave"));
+    let (la, lb) = (a.line(), b.line());
+    assert!(asked.elapsed() >= Duration::from_millis(1500), "the delay was not waited");
+    assert!(la.starts_with("+FULLRESYNC ") && la == lb, "{la} / {lb}");
+    check_rdb(&a.snapshot().1, &master.dir);
+    check_rdb(&b.snapshot().1, &master.dir);
+
+    let master = Server::shard(&["--repl-diskless-sync-delay", "60", "--repl-diskless-sync-max-replicas", "2"]);
+    let asked = Instant::now();
+    let mut a = RawSync::start(master.port, true);
+    let mut b = RawSync::start(master.port, true);
+    let (la, lb) = (a.line(), b.line());
+    assert!(asked.elapsed() < Duration::from_secs(10), "max-replicas did not cut the delay short");
+    assert_eq!(la, lb);
+}
+
+/// A real redis-server replica syncs from us with and without diskless,
+/// and stays in sync with the stream after the snapshot.
+#[test]
+fn redis_replica_syncs_from_us_disk_and_diskless() {
+    require_tool!("redis-server");
+    for diskless in ["yes", "no"] {
+        let master = Server::shard(&["--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "1"]);
+        super::write_load(master.port, 3, "rr");
+        let replica = Server::redis(&[]);
+        replicaof(replica.port, master.port);
+        super::write_load(master.port, 3, "live");
+        wait_in_sync(master.port, replica.port);
+        super::assert_same(master.port, replica.port);
+    }
+}
