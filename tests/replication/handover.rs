@@ -481,3 +481,37 @@ fn redis_replica_syncs_from_us_disk_and_diskless() {
         super::assert_same(master.port, replica.port);
     }
 }
+
+/// While a FAILOVER waits, a read of an expired key answers nil but
+/// deletes nothing (a DEL would move the offset the replica must reach);
+/// once writes resume the key goes.
+fn expiry_held_scenario(start: Start) {
+    let master = start(&[]);
+    let replica = start(&[]);
+    replicaof(replica.port, master.port);
+    wait_until!(SYNC_WAIT, field(master.port, "slave0").contains("state=online"));
+    let mut m = master.client();
+    assert_eq!(text(&mut m, &["SET", "brief", "v", "PX", "200"]), "+OK\r\n");
+    wait_in_sync(master.port, replica.port);
+    signal(replica.pid(), "-STOP");
+    // A write the stopped replica cannot acknowledge keeps it behind.
+    assert_eq!(text(&mut m, &["SET", "other", "1"]), "+OK\r\n");
+    assert_eq!(text(&mut m, &["FAILOVER", "TIMEOUT", "1500"]), "+OK\r\n");
+    let offset = field(master.port, "master_repl_offset");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(text(&mut m, &["GET", "brief"]), "$-1\r\n");
+    assert_eq!(text(&mut m, &["DBSIZE"]), ":2\r\n", "the expired key was deleted during the pause");
+    assert_eq!(field(master.port, "master_repl_offset"), offset);
+    wait_until!(SYNC_WAIT, field(master.port, "master_failover_state") == "no-failover");
+    signal(replica.pid(), "-CONT");
+    assert_eq!(text(&mut m, &["GET", "brief"]), "$-1\r\n");
+    wait_until!(SYNC_WAIT, text(&mut m, &["DBSIZE"]) == ":1\r\n");
+}
+
+#[test]
+fn expired_keys_stay_while_a_failover_waits() {
+    expiry_held_scenario(Server::shard);
+    if have_redis() {
+        expiry_held_scenario(Server::redis);
+    }
+}

@@ -357,6 +357,10 @@ pub async fn cycle(shared: &Shared, budget: Duration) {
         if crate::replication::ignores_maxmemory(shared, &config) {
             return;
         }
+        // As Redis: while writes are paused the dataset stays as it is.
+        if shared.pause.writes_held() {
+            return;
+        }
         let settings = config.eviction;
         if settings.maxmemory == 0 || settings.policy == Policy::NoEviction {
             return;

@@ -54,6 +54,10 @@ pub struct Replication {
     pub acked: Notify,
     /// The [`Feed`] is subscribed to the propagation stream.
     subscribed: AtomicBool,
+    /// A SHUTDOWN or FAILOVER holds writes: as Redis during a write
+    /// pause, expired keys read as missing but are not deleted (a DEL
+    /// would move the offset the replicas must reach).
+    expiry_held: AtomicBool,
     /// INFO stats: `sync_full`, `sync_partial_ok`, `sync_partial_err`.
     pub stats: SyncStats,
 }
@@ -138,6 +142,7 @@ impl Default for Replication {
             replica: AtomicBool::new(false),
             acked: Notify::new(),
             subscribed: AtomicBool::new(false),
+            expiry_held: AtomicBool::new(false),
             stats: SyncStats::default(),
         }
     }
@@ -151,7 +156,22 @@ impl Replication {
 
     pub(crate) fn set_replica(&self, on: bool) {
         self.replica.store(on, Ordering::Relaxed);
-        crate::store::db::set_expiry_mode(if on {
+        self.apply_expiry_mode();
+    }
+
+    /// Keeps (`true`) or resumes deleting expired keys on lookups and in
+    /// the active cycle, while a SHUTDOWN or FAILOVER holds writes.
+    pub(crate) fn hold_expiry(&self, on: bool) {
+        self.expiry_held.store(on, Ordering::Relaxed);
+        // A replica's mode is its link's to switch (see `replica::stream`).
+        if !self.is_replica() {
+            self.apply_expiry_mode();
+        }
+    }
+
+    pub(crate) fn apply_expiry_mode(&self) {
+        let keep = self.is_replica() || self.expiry_held.load(Ordering::Relaxed);
+        crate::store::db::set_expiry_mode(if keep {
             crate::store::db::ExpiryMode::Replica
         } else {
             crate::store::db::ExpiryMode::Normal

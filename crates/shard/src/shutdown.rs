@@ -106,6 +106,7 @@ pub fn request(shared: &Arc<Shared>, store: &mut Store, cfg: &Config, flags: Fla
             crate::replication::master::request_acks_locked(shared);
         }
         shared.pause.hold_writes(BY_SHUTDOWN);
+        shared.repl.hold_expiry(true);
         tracing::info!("Waiting for replicas before shutting down.");
         tokio::spawn(wait_for_replicas(shared.clone()));
         return Outcome::Waiting(sd.cancelled.subscribe());
@@ -132,6 +133,7 @@ pub fn abort(shared: &Shared) -> bool {
 /// their error.
 fn cancelled(shared: &Shared) {
     shared.pause.release_writes(BY_SHUTDOWN);
+    shared.repl.hold_expiry(shared.pause.held_by_server());
     shared.shutdown_state.cancelled.send_modify(|n| *n += 1);
 }
 

@@ -95,6 +95,7 @@ pub fn start(shared: &Shared, req: Request) -> Result<(), &'static str> {
     };
     drop(st);
     shared.pause.hold_writes(BY_FAILOVER);
+    shared.repl.hold_expiry(true);
     Ok(())
 }
 
@@ -159,6 +160,7 @@ pub fn completed(shared: &Shared) {
     let was = std::mem::take(&mut shared.repl.state.lock().failover);
     if was.phase != Phase::None {
         shared.pause.release_writes(BY_FAILOVER);
+        shared.repl.hold_expiry(shared.pause.held_by_server());
     }
 }
 
@@ -174,9 +176,10 @@ pub fn abort(shared: &Shared, why: &str) -> bool {
         Some((host, port)) => tracing::info!("FAILOVER to {host}:{port} aborted: {why}"),
         None => tracing::info!("FAILOVER to any replica aborted: {why}"),
     }
+    shared.pause.release_writes(BY_FAILOVER);
+    shared.repl.hold_expiry(shared.pause.held_by_server());
     if was.phase == Phase::InProgress {
         super::replica::unset_master(shared, "failover aborted");
     }
-    shared.pause.release_writes(BY_FAILOVER);
     true
 }
