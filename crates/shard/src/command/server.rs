@@ -2,8 +2,8 @@
 //! LOLWUT, DEBUG, MONITOR and ACL (for the single default user).
 //!
 //! CONFIG and INFO live elsewhere, persistence commands in
-//! [`super::persistence`]; replication commands (REPLICAOF, ...) are not
-//! registered yet, so they get Redis's unknown-command error.
+//! [`super::persistence`], replication commands (REPLICAOF, FAILOVER, ...)
+//! in [`super::replication`].
 
 mod acl;
 pub use acl::AclLog;
