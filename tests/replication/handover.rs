@@ -515,3 +515,39 @@ fn expired_keys_stay_while_a_failover_waits() {
         expiry_held_scenario(Server::redis);
     }
 }
+
+/// A replica that stops reading mid-snapshot paces the shared pipe only
+/// until `repl-timeout`: then it is dropped and the other one finishes.
+#[test]
+fn stalled_diskless_replica_does_not_hold_the_others() {
+    let master = Server::shard(&["--repl-diskless-sync-delay", "1", "--repl-timeout", "2"]);
+    // Far more than the socket buffers and the queues hold, in values the
+    // snapshot's compression cannot shrink.
+    let mut c = master.client();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for batch in 0..6 {
+        let cmds: Vec<Vec<Vec<u8>>> = (0..100)
+            .map(|i| {
+                let value: String = (0..64 * 1024)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        char::from(b'a' + (x % 26) as u8)
+                    })
+                    .collect();
+                vec![b"SET".to_vec(), format!("bulk:{}", batch * 100 + i).into_bytes(), value.into_bytes()]
+            })
+            .collect();
+        for r in c.pipeline(&cmds).unwrap() {
+            assert_eq!(r, b"+OK\r\n");
+        }
+    }
+    let stalled = RawSync::start(master.port, true);
+    let replica = Server::shard(&[]);
+    replicaof(replica.port, master.port);
+    wait_in_sync(master.port, replica.port);
+    assert_eq!(text(&mut replica.client(), &["DBSIZE"]), ":600\r\n");
+    assert_eq!(field(master.port, "connected_slaves"), "1");
+    drop(stalled);
+}

@@ -208,6 +208,10 @@ pub(super) async fn send(
     // an RDB by accident.
     let mark = super::new_replid();
     line.push_str(&format!("$EOF:{mark}\r\n"));
+    // The slowest replica paces the pipe for all: one that stops reading
+    // for `repl-timeout` is dropped, as Redis drops a stalled transfer.
+    let timeout = Duration::from_secs(shared.config.load().int("repl-timeout").max(1) as u64);
+    let stalled = || std::io::Error::other("timeout writing the diskless snapshot");
     stream.write_all(line.as_bytes()).await?;
     let mut sent = line.len();
     loop {
@@ -218,7 +222,7 @@ pub(super) async fn send(
         };
         match chunk {
             Some(Chunk::Data(b)) => {
-                stream.write_all(&b).await?;
+                tokio::time::timeout(timeout, stream.write_all(&b)).await.map_err(|_| stalled())??;
                 sent += b.len();
             }
             Some(Chunk::End(Ok(()))) => break,
