@@ -551,3 +551,27 @@ fn stalled_diskless_replica_does_not_hold_the_others() {
     assert_eq!(field(master.port, "connected_slaves"), "1");
     drop(stalled);
 }
+
+/// A final save that fails keeps the server up after SIGTERM and answers
+/// SHUTDOWN with Redis's error; FORCE exits anyway. (The save fails
+/// because a directory took the dump file's name after the start.)
+fn failed_save_scenario(start: Start) {
+    let mut server = start(&["--save", "1 1", "--dbfilename", "dump.rdb"]);
+    std::fs::create_dir_all(server.dir.join("dump.rdb").join("sub")).unwrap();
+    let mut c = server.client();
+    assert_eq!(text(&mut c, &["SET", "k", "v"]), "+OK\r\n");
+    signal(server.pid(), "-TERM");
+    assert!(!exited_within(&mut server, Duration::from_millis(800)), "exited without its final save");
+    assert_eq!(text(&mut server.client(), &["SHUTDOWN"]), "-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+    assert_eq!(text(&mut c, &["GET", "k"]), "$1\r\nv\r\n");
+    server.client().send(&["SHUTDOWN", "FORCE"]).unwrap();
+    assert!(exited_within(&mut server, Duration::from_secs(5)), "SHUTDOWN FORCE did not exit");
+}
+
+#[test]
+fn failed_final_save_keeps_the_server_up_unless_forced() {
+    failed_save_scenario(Server::shard);
+    if have_redis() {
+        failed_save_scenario(Server::redis);
+    }
+}

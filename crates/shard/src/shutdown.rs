@@ -177,6 +177,7 @@ fn finish(shared: &Shared, store: &mut Store, cfg: &Config, flags: Flags) -> boo
     log_lagging_replicas(shared);
     if crate::persist::snapshot::final_save(shared, store, cfg, flags.save).is_err() {
         if !flags.force {
+            tracing::warn!("Error trying to save the DB, can't exit.");
             tracing::warn!("Errors trying to shut down the server. Check the logs for more information.");
             return false;
         }
