@@ -139,6 +139,10 @@ pub struct Client {
     pub woff: i64,
     /// What REPLCONF told us before a PSYNC.
     pub hello: crate::replication::master::Hello,
+    /// ASKING: the next command may touch an importing slot.
+    pub asking: bool,
+    /// READONLY: reads of our master's slots are served here (replica).
+    pub readonly: bool,
 }
 
 impl Client {
@@ -161,6 +165,8 @@ impl Client {
             is_master: false,
             woff: 0,
             hello: Default::default(),
+            asking: false,
+            readonly: false,
         }
     }
 

@@ -11,6 +11,7 @@
 
 pub mod bitmap;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod hash;
@@ -74,28 +75,12 @@ pub enum Action {
     /// SHUTDOWN waiting for replicas (`crate::shutdown`): no reply unless
     /// the shutdown fails or is aborted.
     ShutdownWait(tokio::sync::watch::Receiver<u64>),
-    /// Finish the command outside the keyspace lock (MIGRATE's network
-    /// part): the session runs it on a blocking thread and writes the
-    /// reply bytes it returns before the next request runs.
-    Detach(Detached),
     /// The connection is a replica now (PSYNC, SYNC): the session hands
     /// its socket to the replica task.
     Replicate(Box<crate::replication::master::Handover>),
     /// WAIT: answer once `numreplicas` replicas acknowledged `offset`, or
     /// at the timeout, waiting outside the keyspace lock.
     WaitAcks { numreplicas: usize, offset: i64, timeout: Option<Duration> },
-}
-
-/// Work a command leaves for after the lock: given the shared state, it
-/// returns the reply (protocol-independent bytes).
-pub struct Detached(pub Box<DetachedFn>);
-
-pub type DetachedFn = dyn FnOnce(&Shared) -> Vec<u8> + Send;
-
-impl std::fmt::Debug for Detached {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Detached")
-    }
 }
 
 pub struct Ctx<'a> {
@@ -175,6 +160,7 @@ impl Registry {
             migrate::COMMANDS,
             crate::aof::COMMANDS,
             replication::COMMANDS,
+            cluster::COMMANDS,
         ];
         let mut map = HashMap::new();
         for cmd in families.iter().copied().flatten() {

@@ -24,6 +24,10 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     } else {
         execute_quiet(ctx, args);
     }
+    // ASKING covers exactly the next command (or the next transaction).
+    if ctx.client.asking && ctx.client.multi.is_none() && ctx.client.last_cmd != "asking" {
+        ctx.client.asking = false;
+    }
     let multi = ctx.client.multi.as_ref().map_or(-1, |m| m.len() as i64);
     if multi >= 0 || ctx.client.handle.multi_len.load(Ordering::Relaxed) >= 0 {
         ctx.client.handle.multi_len.store(multi, Ordering::Relaxed);
@@ -75,6 +79,11 @@ fn check_and_run(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     if !ctx.client.authenticated && !spec.has(flags::NO_AUTH) {
         return refuse(ctx, Some(reg), "NOAUTH Authentication required.");
+    }
+    if !ctx.client.is_master && ctx.shared.cluster.get().is_some() {
+        if let Some(err) = crate::cluster::routes::check(ctx, spec, args) {
+            return refuse(ctx, Some(reg), &err);
+        }
     }
     if spec.has(flags::WRITE) && !ctx.client.is_master {
         if let Some(err) = replication_refuses_write(ctx) {

@@ -12,6 +12,7 @@
 
 pub mod aof;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod dispatch;

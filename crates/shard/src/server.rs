@@ -89,6 +89,8 @@ pub struct Shared {
     pub aof: crate::aof::AofControl,
     /// Replication: our replicas, or the master we follow.
     pub repl: Arc<crate::replication::Replication>,
+    /// Cluster mode's state, set once at start when `cluster-enabled yes`.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Shared {
@@ -119,6 +121,7 @@ impl Shared {
             propagator: Default::default(),
             aof: Default::default(),
             repl: Default::default(),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -193,6 +196,9 @@ pub async fn run(shared: Arc<Shared>) -> anyhow::Result<()> {
     }
     anyhow::ensure!(!listeners.is_empty(), "no listening socket could be bound");
     tracing::info!(port = shared.port.load(Ordering::Relaxed), "Ready to accept connections tcp");
+    if cfg.cluster_enabled {
+        crate::cluster::start(&shared).await?;
+    }
     tokio::spawn(crate::expire::active_cycle(shared.clone()));
     tokio::spawn(persist_cron(shared.clone()));
     tokio::spawn(crate::replication::cron(shared.clone()));

@@ -69,8 +69,6 @@ enum Next {
     },
     /// CLIENT PAUSE holds the next request until then.
     Paused(std::time::Instant),
-    /// A command finishing outside the lock (MIGRATE).
-    Detached(crate::command::Detached),
     /// The client turned into a replica (PSYNC/SYNC).
     Replicate(Box<crate::replication::master::Handover>),
     /// WAIT: answer after enough replica ACKs or the timeout.
@@ -231,13 +229,6 @@ impl Session {
                     }
                     self.out.error(crate::command::server::SHUTDOWN_FAILED);
                 }
-                Next::Detached(work) => {
-                    let shared = self.shared.clone();
-                    let reply = tokio::task::spawn_blocking(move || (work.0)(&shared))
-                        .await
-                        .unwrap_or_else(|_| b"-ERR internal error\r\n".to_vec());
-                    self.out.raw(&reply);
-                }
                 Next::Block { rx, timeout } => {
                     self.flush(stream).await?;
                     if self.wait_blocked(stream, inbuf, rx, timeout).await? {
@@ -319,7 +310,6 @@ impl Session {
                     return Next::Close;
                 }
                 Some(Action::ShutdownWait(rx)) => return Next::ShutdownWait(rx),
-                Some(Action::Detach(work)) => return Next::Detached(work),
                 Some(Action::Replicate(h)) => return Next::Replicate(h),
                 Some(Action::WaitAcks { numreplicas, offset, timeout }) => {
                     return Next::WaitAcks { numreplicas, offset, timeout }

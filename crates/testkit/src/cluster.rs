@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Mutex;
@@ -20,6 +20,9 @@ pub struct Node {
     child: Option<Child>,
     pid: u32,
     dir: PathBuf,
+    /// How it was started, to restart it in place.
+    bin: PathBuf,
+    args: Vec<String>,
 }
 
 pub struct RedisCluster {
@@ -60,17 +63,59 @@ pub fn free_cluster_port() -> u16 {
     panic!("no free port pair (port, port+10000) in 20000..30000");
 }
 
+/// `n` consecutive free client ports whose bus ports (+10000) are free too,
+/// for a program that takes a base port (`slotway demo --base-port`);
+/// returns the first. The ports stay reserved for this test process.
+pub fn free_cluster_port_block(n: u16) -> u16 {
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let seed = (std::process::id() % 400) as u16 * 25;
+        let _ = NEXT.compare_exchange(0, 20000 + seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..10_000 {
+        let mut base = NEXT.fetch_add(n, Ordering::Relaxed);
+        if base.saturating_add(n) > 30000 {
+            NEXT.store(20000, Ordering::Relaxed);
+            base = 20000;
+        }
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = taken.get_or_insert_with(HashSet::new);
+        let free = |p: u16| !taken.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if (base..base + n).all(|p| free(p) && free(p + 10000)) {
+            taken.extend(base..base + n);
+            return base;
+        }
+    }
+    panic!("no {n} free consecutive port pairs (port, port+10000) in 20000..30000");
+}
+
 impl RedisCluster {
     /// Starts `masters * (1 + replicas_per_master)` nodes, creates the
     /// cluster and waits until every node says `cluster_state:ok` and every
     /// replica has finished its first sync. `extra` goes to every
     /// redis-server (`--cluster-node-timeout 2000`, ...).
+    /// Nodes are `redis-server`, or `slotway-shard` when the environment
+    /// says `SLOTWAY_CLUSTER_NODES=slotway-shard` (how CI runs the proxy's
+    /// suite a second time over our own shards).
     pub fn start(masters: usize, replicas_per_master: usize, extra: &[&str]) -> RedisCluster {
+        if std::env::var("SLOTWAY_CLUSTER_NODES").is_ok_and(|v| v == "slotway-shard") {
+            return Self::start_shards(masters, replicas_per_master, extra);
+        }
+        Self::start_with(Path::new("redis-server"), masters, replicas_per_master, extra)
+    }
+
+    /// The same cluster made of `slotway-shard` nodes.
+    pub fn start_shards(masters: usize, replicas_per_master: usize, extra: &[&str]) -> RedisCluster {
+        Self::start_with(&crate::workspace_bin("slotway-shard"), masters, replicas_per_master, extra)
+    }
+
+    /// The same cluster of any server binary that takes redis-server's
+    /// flags.
+    pub fn start_with(bin: &Path, masters: usize, replicas_per_master: usize, extra: &[&str]) -> RedisCluster {
         assert!(masters >= 3, "redis-cli --cluster create needs at least 3 masters");
         let count = masters * (1 + replicas_per_master);
         let mut cluster = RedisCluster { nodes: Vec::with_capacity(count) };
         for _ in 0..count {
-            let node = start_node(extra);
+            let node = start_node(bin, extra);
             cluster.nodes.push(node);
         }
         for node in &cluster.nodes {
@@ -124,6 +169,25 @@ impl RedisCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts a killed node again, same flags, same folder (so the same
+    /// `nodes.conf`).
+    pub fn restart_node(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|n| n.port == port).expect("a node of this cluster");
+        assert!(node.child.is_none(), "node {port} is still running");
+        let child = spawn(&node.bin, &node.args);
+        node.pid = child.id();
+        node.child = Some(child);
+        let ok = wait_for(Duration::from_secs(10), || ping(port));
+        assert!(ok.is_ok(), "restarted node {port} did not answer PING");
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) to one node, by its pid.
+    pub fn signal(&self, port: u16, sig: &str) {
+        let pid = self.pid(port).expect("a running node");
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} {pid}");
     }
 
     /// The node's 40-character id.
@@ -221,7 +285,8 @@ impl Drop for RedisCluster {
     }
 }
 
-fn start_node(extra: &[&str]) -> Node {
+/// Starts one cluster-enabled server of `bin` on a free port pair.
+pub fn start_node(bin: &Path, extra: &[&str]) -> Node {
     let port = free_cluster_port();
     let dir = scratch_dir(&format!("cluster-{port}"));
     let port_s = port.to_string();
@@ -232,13 +297,75 @@ fn start_node(extra: &[&str]) -> Node {
     // Without this, a replica's first sync waits 5 s for more replicas.
     args.extend(["--repl-diskless-sync-delay", "0"]);
     args.extend_from_slice(extra);
-    let child = Command::new("redis-server")
-        .args(&args)
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    let child = spawn(bin, &args);
+    Node { port, pid: child.id(), child: Some(child), dir, bin: bin.to_path_buf(), args }
+}
+
+fn spawn(bin: &Path, args: &[String]) -> Child {
+    Command::new(bin)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("start redis-server: {e}"));
-    Node { port, pid: child.id(), child: Some(child), dir }
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()))
+}
+
+/// A minimal cluster client: follows MOVED and ASK, retries TRYAGAIN and
+/// CLUSTERDOWN, for at most `budget`.
+pub struct Follow {
+    /// Where requests start (and restart after a lost connection).
+    pub seed: u16,
+    /// How long one call may keep retrying.
+    pub budget: Duration,
+}
+
+impl Follow {
+    pub fn call(&self, args: &[&str]) -> Result<Vec<u8>, String> {
+        let start = Instant::now();
+        let mut port = self.seed;
+        let mut asking = false;
+        let mut last = String::new();
+        while start.elapsed() < self.budget {
+            let mut c = match RawClient::connect(port) {
+                Ok(c) => c,
+                Err(e) => {
+                    last = format!("connect {port}: {e}");
+                    port = self.seed;
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            if asking {
+                let _ = c.cmd(&["ASKING"]);
+            }
+            let reply = c.cmd(args).map_err(|e| e.to_string());
+            let reply = match reply {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            let text = String::from_utf8_lossy(&reply).into_owned();
+            let redirect =
+                |t: &str| t.split(' ').nth(2).and_then(|a| a.trim().rsplit_once(':')).map(|(_, p)| p.parse::<u16>());
+            if text.starts_with("-MOVED ") || text.starts_with("-ASK ") {
+                asking = text.starts_with("-ASK ");
+                port = redirect(&text).and_then(Result::ok).unwrap_or(self.seed);
+                continue;
+            }
+            asking = false;
+            if text.starts_with("-TRYAGAIN") || text.starts_with("-CLUSTERDOWN") {
+                last = text;
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            return Ok(reply);
+        }
+        Err(format!("no answer within {:?}: {last}", self.budget))
+    }
 }
 
 /// What a bounded command run produced.

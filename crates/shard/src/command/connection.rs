@@ -55,6 +55,9 @@ fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let idx = super::parse_i64(&args[1]).map_err(|_| CmdError::err("ERR value is not an integer or out of range"))?;
+    if ctx.config.cluster_enabled && idx != 0 {
+        return Err(CmdError::err("ERR SELECT is not allowed in cluster mode"));
+    }
     if idx < 0 || idx as usize >= ctx.store.dbs.len() {
         return Err(CmdError::DbIndex);
     }
@@ -198,6 +201,8 @@ fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         ctx.client.handle.set_flag(crate::client::FLAG_MONITOR, false);
     }
     ctx.client.authenticated = ctx.config.requirepass.is_none();
+    ctx.client.readonly = false;
+    ctx.client.asking = false;
     ctx.out.simple(b"RESET");
     Ok(())
 }

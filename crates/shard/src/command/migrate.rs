@@ -1,14 +1,15 @@
 //! MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE]
 //! [AUTH password] [AUTH2 username password] [KEYS key ...].
 //!
-//! Three steps, so that no lock is held while talking to the target:
-//! under the keyspace lock the handler takes each key's DUMP payload and
-//! TTL ([`Plan`]); outside it, [`transfer`] connects, sends AUTH, SELECT
-//! and one RESTORE per key in one pipelined write, and reads the replies;
-//! then, under the lock again, [`apply`] deletes the keys the target
-//! accepted (unless COPY). The session runs the middle step on a blocking
-//! thread (see [`super::Action::Detach`]); inside MULTI there is no
-//! session to leave the lock to, so it runs in place, as Redis does.
+//! Three steps, all under the keyspace lock, as Redis's MIGRATE blocks its
+//! server: the handler takes each key's DUMP payload and TTL ([`Plan`]);
+//! [`transfer`] connects, sends AUTH, SELECT and one RESTORE (RESTORE-ASKING
+//! in cluster mode) per key in one pipelined write, and reads the replies;
+//! [`apply`] deletes the keys the target accepted (unless COPY). Holding
+//! the lock throughout is what makes a migration lose nothing: a write to a
+//! key between its DUMP and its deletion would otherwise be acknowledged
+//! here and then deleted, while the target kept the older value. The wait
+//! is bounded by the command's timeout.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{is, parse_i64, Action, Cmd, Ctx, Detached, Mode};
+use super::{is, parse_i64, Cmd, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::persist::rdb;
 use crate::server::Shared;
@@ -37,6 +38,8 @@ pub struct Plan {
     /// Source database, and (key, relative TTL in ms or 0, payload).
     source_db: usize,
     keys: Vec<(Bytes, i64, Vec<u8>)>,
+    /// RESTORE-ASKING from a cluster node: the target is importing the slot.
+    restore: &'static [u8],
 }
 
 fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -105,15 +108,8 @@ fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         auth,
         source_db,
         keys: found,
+        restore: if ctx.config.cluster_enabled { b"RESTORE-ASKING" } else { b"RESTORE" },
     };
-    if ctx.mode == Mode::Normal {
-        ctx.action = Some(Action::Detach(Detached(Box::new(move |shared: &Shared| {
-            let outcome = transfer(&plan);
-            let mut store = shared.store.lock();
-            apply(&mut store, shared, &plan, outcome)
-        }))));
-        return Ok(());
-    }
     let outcome = transfer(&plan);
     let reply = apply(ctx.store, ctx.shared, &plan, outcome);
     ctx.out.raw(&reply);
@@ -151,7 +147,7 @@ fn transfer(plan: &Plan) -> Outcome {
     encode(&mut buf, &[b"SELECT", plan.db.to_string().as_bytes()]);
     for (key, ttl, payload) in &plan.keys {
         let ttl = ttl.to_string();
-        let mut parts: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
+        let mut parts: Vec<&[u8]> = vec![plan.restore, key, ttl.as_bytes(), payload];
         if plan.replace {
             parts.push(b"REPLACE");
         }

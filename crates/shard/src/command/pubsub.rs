@@ -168,6 +168,16 @@ fn do_publish(ctx: &mut Ctx<'_>, args: &[Bytes], shard: bool) -> CmdResult {
     let limit = output_limit(ctx.config.pubsub_limit);
     let me = Publisher { id: ctx.client.id(), out: &mut *ctx.out };
     let n = ctx.shared.pubsub.lock().publish(&args[1], &args[2], shard, limit, ctx.now, me);
+    if let Some(c) = ctx.shared.cluster.get() {
+        // Subscribers on other nodes: every node for PUBLISH, the slot's
+        // shard for SPUBLISH. Only local receivers are counted, as Redis.
+        let body = if shard {
+            slotway_cluster::msg::Body::PublishShard { channel: args[1].to_vec(), message: args[2].to_vec() }
+        } else {
+            slotway_cluster::msg::Body::Publish { channel: args[1].to_vec(), message: args[2].to_vec() }
+        };
+        c.update(ctx.shared, Some(ctx.store), |st, env| st.forward_publish(env, body));
+    }
     ctx.out.int(n as i64);
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! Nothing can be loaded yet, so every reply here is the true answer for a
 //! server with no scripts and no function libraries: SCRIPT EXISTS says 0,
 //! EVALSHA finds no script, FCALL no function, FUNCTION LIST is empty, and
-//! the flush commands succeed (there is nothing to flush). Commands that
-//! would need the engine (EVAL, SCRIPT LOAD, FUNCTION LOAD/DUMP/RESTORE)
-//! answer an error that says so instead of pretending.
+//! the flush commands succeed (there is nothing to flush), FUNCTION DUMP
+//! serializes the empty library and FUNCTION RESTORE accepts one (what
+//! `redis-cli --cluster add-node` copies between nodes). Commands that
+//! would need the engine (EVAL, SCRIPT LOAD, FUNCTION LOAD, restoring a
+//! non-empty library) answer an error that says so instead of pretending.
 
 use bytes::Bytes;
 
@@ -103,6 +105,35 @@ fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.map(0);
     } else if is(sub, "help") {
         help(ctx, "FUNCTION", FUNCTION_HELP);
+    } else if is(sub, "dump") && args.len() == 2 {
+        // The serialized empty library: no function records, then the
+        // RDB version and the CRC-64, as every DUMP payload ends.
+        let mut payload = crate::persist::rdb::RDB_VERSION.to_le_bytes().to_vec();
+        let crc = crate::persist::crc64::checksum(&payload);
+        payload.extend_from_slice(&crc.to_le_bytes());
+        ctx.out.bulk(&payload);
+    } else if is(sub, "restore") && (3..=4).contains(&args.len()) {
+        if let Some(policy) = args.get(3) {
+            if !["flush", "append", "replace"].iter().any(|p| is(policy, p)) {
+                return Err(CmdError::err(
+                    "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+                ));
+            }
+        }
+        let p = &args[2];
+        let ok = p.len() >= 10 && {
+            let (body, footer) = p.split_at(p.len() - 8);
+            let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
+            version <= crate::persist::rdb::RDB_VERSION
+                && crate::persist::crc64::checksum(body).to_le_bytes() == footer[..]
+        };
+        if !ok {
+            return Err(CmdError::err("ERR payload version or checksum are wrong"));
+        }
+        if p.len() > 10 {
+            return Err(engine_missing("FUNCTION RESTORE of a non-empty library"));
+        }
+        ctx.out.ok();
     } else {
         // LOAD, DUMP, RESTORE.
         return Err(engine_missing(&format!("FUNCTION {}", String::from_utf8_lossy(sub).to_ascii_uppercase())));

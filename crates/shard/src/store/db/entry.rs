@@ -200,7 +200,7 @@ fn lfu_increment(counter: u64, log_factor: u32) -> u64 {
 }
 
 impl Entry {
-    pub(super) fn is_expired(&self, now: u64) -> bool {
+    pub fn is_expired(&self, now: u64) -> bool {
         let at = self.expire();
         at != 0 && at <= now
     }

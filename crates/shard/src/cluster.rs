@@ -1,0 +1,283 @@
+//! Cluster mode (`cluster-enabled yes`): this node's membership in a
+//! Redis Cluster, driven by the `slotway-cluster` state machine.
+//!
+//! [`Cluster`] owns the [`ClusterState`] behind one short-held lock and
+//! does the IO the state asks for. Three things feed the state: the
+//! CLUSTER commands (`crate::command::cluster`), the cluster bus
+//! ([`bus`]: one outbound link per known node, plus the connections other
+//! nodes open to us) and the cron, ten times a second. After each change
+//! [`Cluster::update`] writes `nodes.conf` (temporary file, fsync,
+//! rename) when the state says so, republishes the [`routes::Routes`]
+//! snapshot that `dispatch` reads on every keyed command without a lock,
+//! and carries out the effects: messages to links, links to open or drop,
+//! replication to start or stop, keys of lost slots to delete, writes to
+//! pause for a manual failover, messages to publish.
+//!
+//! Locks: the keyspace lock is taken before the cluster lock, never after;
+//! effects run after the cluster lock is released.
+
+pub mod bus;
+pub mod routes;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use hashbrown::HashMap;
+use parking_lot::Mutex;
+use slotway_cluster::{ClusterState, Effect, Env, NodeId, Settings};
+
+use crate::config::Config;
+use crate::server::{unix_ms, Shared};
+use crate::store::Store;
+
+pub use routes::Routes;
+
+pub struct Cluster {
+    pub state: Mutex<ClusterState>,
+    /// Who serves what, for `dispatch`'s redirections.
+    pub routes: ArcSwap<Routes>,
+    links: Mutex<HashMap<NodeId, bus::LinkHandle>>,
+    conf_path: PathBuf,
+    /// The state version `routes` was built from.
+    published: AtomicU64,
+}
+
+fn settings(cfg: &Config) -> Settings {
+    Settings {
+        node_timeout: cfg.cluster_node_timeout.max(1),
+        replica_validity_factor: cfg.int("cluster-replica-validity-factor").max(0) as u64,
+        require_full_coverage: cfg.flag("cluster-require-full-coverage"),
+        replica_no_failover: cfg.flag("cluster-replica-no-failover"),
+        allow_replica_migration: cfg.flag("cluster-allow-replica-migration"),
+        migration_barrier: cfg.int("cluster-migration-barrier").max(0) as usize,
+        announce_ip: cfg.string("cluster-announce-ip"),
+    }
+}
+
+/// Loads (or creates) our identity, binds the bus and starts the tasks.
+pub async fn start(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let cfg = shared.config.load_full();
+    let port = shared.port.load(Ordering::Relaxed) as u16;
+    let cport = if cfg.cluster_port != 0 { cfg.cluster_port } else { port.wrapping_add(10000) };
+    let conf_path = PathBuf::from(&cfg.cluster_config_file);
+    let now = unix_ms();
+    let mut state = match std::fs::read_to_string(&conf_path) {
+        Ok(text) if !text.trim().is_empty() => {
+            slotway_cluster::conf::load(&text, settings(&cfg), now).with_context(|| {
+                format!("Unrecoverable error: corrupted cluster config file \"{}\"", conf_path.display())
+            })?
+        }
+        Ok(_) => ClusterState::new(settings(&cfg), port, cport, now),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ClusterState::new(settings(&cfg), port, cport, now),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", conf_path.display())),
+    };
+    {
+        // The file may come from another port (a copied setup).
+        let me = state.myself;
+        let n = state.nodes.get_mut(&me).expect("myself");
+        n.port = port;
+        n.cport = cport;
+    }
+    let replica_of = state.me().master.and_then(|m| state.nodes.get(&m)).map(|m| (m.ip.clone(), m.port));
+    tracing::info!(id = %state.myself, "cluster node id");
+    let cluster = Arc::new(Cluster {
+        routes: ArcSwap::from_pointee(Routes::build(&state)),
+        published: AtomicU64::new(state.version),
+        state: Mutex::new(state),
+        links: Mutex::new(HashMap::new()),
+        conf_path,
+    });
+    cluster.save().context("writing the cluster config file")?;
+    let _ = shared.cluster.set(cluster.clone());
+    bus::listen(shared, &cfg.bind, cport).await?;
+    if let Some((ip, port)) = replica_of {
+        crate::replication::replica::set_master(shared, ip, port);
+    }
+    tokio::spawn(cron(shared.clone(), cluster));
+    Ok(())
+}
+
+async fn cron(shared: Arc<Shared>, cluster: Arc<Cluster>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => {
+                cluster.links.lock().drain().for_each(|(_, l)| l.cancel.cancel());
+                return;
+            }
+            _ = tick.tick() => {}
+        }
+        let s = settings(&shared.config.load());
+        cluster.update(&shared, None, |st, env| {
+            st.settings = s;
+            st.cron(env);
+        });
+    }
+}
+
+impl Cluster {
+    /// What the state needs to know about this node right now.
+    pub fn env(shared: &Shared) -> Env {
+        let now = unix_ms();
+        let down = shared.repl.state.lock().master.as_ref().map_or(0, |m| {
+            if m.is_up() {
+                0
+            } else if m.down_since_ms > 0 {
+                now.saturating_sub(m.down_since_ms)
+            } else {
+                0
+            }
+        });
+        Env { now, offset: shared.repl.master_offset(), master_link_down_ms: down }
+    }
+
+    /// Runs `f` on the state, then persists, republishes and carries out
+    /// what it asked for. `store` is the keyspace when the caller holds it.
+    pub fn update<R>(
+        &self,
+        shared: &Shared,
+        store: Option<&mut Store>,
+        f: impl FnOnce(&mut ClusterState, &Env) -> R,
+    ) -> R {
+        let env = Self::env(shared);
+        let (r, effects, conf, routes) = {
+            let mut st = self.state.lock();
+            let epochs = |st: &ClusterState| (st.current_epoch, st.last_vote_epoch, st.me().config_epoch);
+            let before = epochs(&st);
+            let r = f(&mut st, &env);
+            let effects = st.take_effects();
+            // As Redis: epochs and votes reach the disk before anyone
+            // hears of them; other changes need only survive the process.
+            let durable = epochs(&st) != before;
+            let conf = st.take_save().then(|| (slotway_cluster::render::nodes_conf(&st), durable));
+            let routes = (st.version != self.published.load(Ordering::Relaxed)).then(|| {
+                self.published.store(st.version, Ordering::Relaxed);
+                Routes::build(&st)
+            });
+            (r, effects, conf, routes)
+        };
+        if let Some(routes) = routes {
+            self.routes.store(Arc::new(routes));
+        }
+        if let Some((text, durable)) = conf {
+            if let Err(e) = write_atomically(&self.conf_path, text.as_bytes(), durable) {
+                tracing::warn!(error = %e, path = %self.conf_path.display(), "could not save the cluster config file");
+            }
+        }
+        if !effects.is_empty() {
+            self.apply(shared, effects, store);
+        }
+        r
+    }
+
+    /// CLUSTER SAVECONFIG, and the first write at start.
+    pub fn save(&self) -> std::io::Result<()> {
+        let text = slotway_cluster::render::nodes_conf(&self.state.lock());
+        write_atomically(&self.conf_path, text.as_bytes(), true)
+    }
+
+    fn apply(&self, shared: &Shared, effects: Vec<Effect>, mut store: Option<&mut Store>) {
+        for e in effects {
+            match e {
+                Effect::Send(to, msg) => {
+                    if let Some(link) = self.links.lock().get(&to) {
+                        // A link that cannot keep up loses messages, not
+                        // memory: gossip repeats, and a dead link is
+                        // noticed by failure detection.
+                        let _ = link.tx.try_send(msg);
+                    }
+                }
+                Effect::Reply(_) => {}
+                Effect::Connect(id) => {
+                    let addr = self.state.lock().nodes.get(&id).map(|n| (n.ip.clone(), n.cport));
+                    if let Some((ip, cport)) = addr {
+                        let handle = bus::connect(shared.arc(), id, ip, cport);
+                        if let Some(old) = self.links.lock().insert(id, handle) {
+                            old.cancel.cancel();
+                        }
+                    }
+                }
+                Effect::Disconnect(id) => {
+                    if let Some(old) = self.links.lock().remove(&id) {
+                        old.cancel.cancel();
+                    }
+                }
+                Effect::Rename(from, to) => {
+                    let mut links = self.links.lock();
+                    if let Some(l) = links.remove(&from) {
+                        *l.node.lock() = to;
+                        links.insert(to, l);
+                    }
+                }
+                Effect::Replicate { ip, port } => {
+                    crate::replication::replica::set_master(&shared.arc(), ip, port);
+                }
+                Effect::Promote => crate::replication::replica::unset_master(shared, "cluster failover"),
+                Effect::DropSlots(slots) => with_store(shared, store.as_deref_mut(), |s| drop_slots(shared, s, &slots)),
+                Effect::FlushAll => with_store(shared, store.as_deref_mut(), |s| {
+                    for db in s.dbs.iter_mut() {
+                        db.clear();
+                    }
+                }),
+                Effect::PauseWrites(0) => shared.pause.stop(),
+                Effect::PauseWrites(until) => {
+                    let ms = until.saturating_sub(unix_ms());
+                    shared.pause.start(Instant::now() + Duration::from_millis(ms), false);
+                }
+                Effect::Publish { channel, message, shard } => {
+                    let cfg = shared.config.load();
+                    let limit = crate::command::pubsub::output_limit(cfg.pubsub_limit);
+                    let mut scratch = slotway_resp::ReplyBuf::new(slotway_resp::Proto::Resp2);
+                    let me = crate::pubsub::Publisher { id: 0, out: &mut scratch };
+                    let (channel, message) = (Bytes::from(channel), Bytes::from(message));
+                    shared.pubsub.lock().publish(&channel, &message, shard, limit, unix_ms(), me);
+                }
+            }
+        }
+    }
+}
+
+fn with_store(shared: &Shared, store: Option<&mut Store>, f: impl FnOnce(&mut Store)) {
+    match store {
+        Some(s) => f(s),
+        None => f(&mut shared.store.lock()),
+    }
+}
+
+/// Keys of slots another master now serves: deleted, and the deletions
+/// propagated so replicas and the AOF agree.
+fn drop_slots(shared: &Shared, store: &mut Store, slots: &[u16]) {
+    let db = &mut store.dbs[0];
+    let mut gone = Vec::new();
+    for &slot in slots {
+        for key in db.keys_in_slot(slot, usize::MAX) {
+            db.remove(&key);
+            gone.push(key);
+        }
+    }
+    if !gone.is_empty() {
+        tracing::info!(keys = gone.len(), "deleted keys of slots now served by another master");
+        store.dirty += gone.len() as u64;
+        crate::propagate::expired(shared, 0, &gone);
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it over
+/// `path`: a crash of the process leaves the old file or the new one;
+/// `durable` also syncs it first, so a crash of the machine does too.
+fn write_atomically(path: &std::path::Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    if durable {
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}

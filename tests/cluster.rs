@@ -1,0 +1,342 @@
+//! slotway-shard in cluster mode, as real processes on loopback driven by
+//! the real `redis-cli --cluster` and by plain connections: redirections
+//! exactly as Redis words them, resharding under a write load with no
+//! acknowledged write lost, automatic failover after `kill -9` (timed),
+//! a SIGSTOPped master coming back as a replica, CLUSTER FAILOVER, and
+//! PUBLISH reaching subscribers on other nodes.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slotway_slots::key_slot;
+use slotway_testkit::cluster::{run_bounded, Follow};
+use slotway_testkit::{require_tool, wait_until, RawClient, RedisCluster};
+
+fn shards(masters: usize, replicas: usize, timeout_ms: u64) -> RedisCluster {
+    let t = timeout_ms.to_string();
+    RedisCluster::start_shards(masters, replicas, &["--cluster-node-timeout", &t])
+}
+
+fn cli(args: &[&str]) -> slotway_testkit::cluster::Output {
+    let mut c = Command::new("redis-cli");
+    c.args(args);
+    run_bounded(c, None, Duration::from_secs(120))
+}
+
+/// A key whose slot `port` does not serve, and the port that does.
+fn foreign_key(cluster: &RedisCluster, port: u16) -> (String, u16) {
+    let map = cluster.slot_map(port);
+    (0..)
+        .map(|i| format!("k{i}"))
+        .find_map(|k| {
+            let owner = map[key_slot(k.as_bytes()) as usize]?;
+            (owner != port).then_some((k, owner))
+        })
+        .expect("some key lives elsewhere")
+}
+
+#[test]
+fn redirections_speak_redis() {
+    require_tool!("redis-cli");
+    let cluster = shards(3, 0, 5000);
+    let port = cluster.masters()[0];
+    let mut c = cluster.client(port);
+    let (key, owner) = foreign_key(&cluster, port);
+    let slot = key_slot(key.as_bytes());
+    assert_eq!(c.cmd_str(&["SET", &key, "v"]), format!("-MOVED {slot} 127.0.0.1:{owner}\r\n"));
+    assert_eq!(
+        c.cmd_str(&["MSET", "{a}1", "x", "{b}2", "y"]),
+        "-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+    );
+    assert_eq!(c.cmd_str(&["SELECT", "1"]), "-ERR SELECT is not allowed in cluster mode\r\n");
+    assert_eq!(c.cmd_str(&["SELECT", "0"]), "+OK\r\n");
+    assert_eq!(c.cmd_str(&["CLUSTER", "KEYSLOT", "hello"]), ":866\r\n");
+
+    // A slot in migration: present keys are served, missing ones ASK, a
+    // mix is TRYAGAIN; the target serves only after ASKING.
+    let mut o = cluster.client(owner);
+    let tag = format!("{{{key}}}");
+    assert_eq!(o.cmd_str(&["SET", &format!("{tag}a"), "1"]), "+OK\r\n");
+    let (owner_id, target_id) = (cluster.node_id(owner), cluster.node_id(port));
+    let s = slot.to_string();
+    assert_eq!(cluster.client(port).cmd_str(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &owner_id]), "+OK\r\n");
+    assert_eq!(o.cmd_str(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &target_id]), "+OK\r\n");
+    assert_eq!(o.cmd_str(&["GET", &format!("{tag}a")]), "$1\r\n1\r\n");
+    assert_eq!(o.cmd_str(&["GET", &format!("{tag}b")]), format!("-ASK {slot} 127.0.0.1:{port}\r\n"));
+    assert_eq!(
+        o.cmd_str(&["MGET", &format!("{tag}a"), &format!("{tag}b")]),
+        "-TRYAGAIN Multiple keys request during rehashing of slot\r\n"
+    );
+    assert_eq!(c.cmd_str(&["GET", &format!("{tag}b")]), format!("-MOVED {slot} 127.0.0.1:{owner}\r\n"));
+    assert_eq!(c.cmd_str(&["ASKING"]), "+OK\r\n");
+    assert_eq!(c.cmd_str(&["GET", &format!("{tag}b")]), "$-1\r\n");
+    assert!(c.cmd_str(&["GET", &format!("{tag}b")]).starts_with("-MOVED"), "ASKING covers one command");
+    let nodes = cluster.cluster_nodes(owner);
+    assert!(nodes.contains(&format!("[{slot}->-{target_id}]")), "{nodes}");
+    assert!(cluster.cluster_nodes(port).contains(&format!("[{slot}-<-{owner_id}]")));
+    // redis-cli sees the open slot, and fix closes it.
+    let check = cli(&["--cluster", "check", &format!("127.0.0.1:{port}")]);
+    assert!(check.stdout.contains("open slot"), "{}", check.stdout);
+    let fix = cli(&["--cluster", "fix", &format!("127.0.0.1:{port}")]);
+    assert!(fix.ok, "{}\n{}", fix.stdout, fix.stderr);
+    wait_until!(
+        Duration::from_secs(30),
+        cli(&["--cluster", "check", &format!("127.0.0.1:{port}")]).ok,
+        "check after fix"
+    );
+
+    // Keys live in per-slot tables: counted and listed without a scan.
+    let f = Follow { seed: port, budget: Duration::from_secs(10) };
+    for i in 0..5 {
+        f.call(&["SET", &format!("{{t}}{i}"), "x"]).unwrap();
+    }
+    let t_slot = key_slot(b"t").to_string();
+    let t_owner = cluster.slot_owner(port, key_slot(b"t")).unwrap();
+    let mut t = cluster.client(t_owner);
+    assert_eq!(t.cmd_str(&["CLUSTER", "COUNTKEYSINSLOT", &t_slot]), ":5\r\n");
+    let listed = t.call(&["CLUSTER", "GETKEYSINSLOT", &t_slot, "3"]).unwrap();
+    assert_eq!(listed.array().map(|a| a.len()), Some(3));
+    assert_eq!(t.cmd_str(&["CLUSTER", "COUNTKEYSINSLOT", "16384"]), "-ERR Invalid slot\r\n");
+}
+
+#[test]
+fn replies_parse_as_redis_clients_expect() {
+    require_tool!("redis-cli");
+    let cluster = shards(3, 1, 5000);
+    let port = cluster.masters()[0];
+    let mut c = cluster.client(port);
+    let info = String::from_utf8_lossy(c.call(&["CLUSTER", "INFO"]).unwrap().bulk().unwrap()).into_owned();
+    for field in ["cluster_state:ok", "cluster_slots_assigned:16384", "cluster_known_nodes:6", "cluster_size:3"] {
+        assert!(info.contains(field), "{field} in {info}");
+    }
+    // Replicas are announced by gossip, a ping or two after they attach.
+    let with_replicas = |c: &mut RawClient| {
+        let slots = c.call(&["CLUSTER", "SLOTS"]).unwrap();
+        slots.array().is_some_and(|a| a.len() == 3 && a.iter().all(|r| r.array().is_some_and(|r| r.len() == 4)))
+    };
+    wait_until!(Duration::from_secs(10), with_replicas(&mut c), "CLUSTER SLOTS: start, end, master, one replica");
+    let slots = c.call(&["CLUSTER", "SLOTS"]).unwrap();
+    for r in slots.array().unwrap() {
+        let r = r.array().unwrap();
+        let node = r[2].array().unwrap();
+        assert_eq!(node[0].bulk(), Some(&b"127.0.0.1"[..]));
+        assert!(node[1].int().is_some() && node[2].bulk().map(|b| b.len()) == Some(40));
+    }
+    let shards = c.call(&["CLUSTER", "SHARDS"]).unwrap();
+    assert_eq!(shards.array().map(|a| a.len()), Some(3));
+    // nodes.conf is CLUSTER NODES plus the epochs.
+    let me = cluster.node_id(port);
+    assert!(c.cmd_str(&["CLUSTER", "MYID"]).contains(&me));
+    assert_eq!(c.cmd_str(&["CLUSTER", "SAVECONFIG"]), "+OK\r\n");
+    let info = String::from_utf8_lossy(c.call(&["INFO", "cluster"]).unwrap().bulk().unwrap()).into_owned();
+    assert!(info.contains("cluster_enabled:1"));
+    // Functions copy between nodes as redis-cli --cluster add-node does.
+    let dump = c.call(&["FUNCTION", "DUMP"]).unwrap();
+    let payload = dump.bulk().expect("a payload").to_vec();
+    let mut other = cluster.client(cluster.masters()[1]);
+    let mut restore = Vec::new();
+    slotway_testkit::encode_command(&mut restore, &[&b"FUNCTION"[..], b"RESTORE", &payload]);
+    other.send_raw(&restore).unwrap();
+    assert_eq!(other.read_reply().unwrap(), b"+OK\r\n");
+    // A replica redirects to its master, and serves reads after READONLY.
+    let replica = cluster.replicas()[0];
+    let mut r = cluster.client(replica);
+    let f = Follow { seed: port, budget: Duration::from_secs(10) };
+    let key = (0..)
+        .map(|i| format!("r{i}"))
+        .find(|k| {
+            let owner = cluster.slot_owner(port, key_slot(k.as_bytes())).unwrap();
+            cluster
+                .cluster_nodes(replica)
+                .lines()
+                .any(|l| l.contains("myself") && l.split(' ').nth(3) == Some(cluster.node_id(owner).as_str()))
+        })
+        .unwrap();
+    f.call(&["SET", &key, "v"]).unwrap();
+    assert!(r.cmd_str(&["GET", &key]).starts_with("-MOVED"));
+    assert!(r.cmd_str(&["SET", &key, "w"]).starts_with("-MOVED"), "writes to a replica are redirected");
+    assert_eq!(r.cmd_str(&["READONLY"]), "+OK\r\n");
+    wait_until!(Duration::from_secs(10), r.cmd_str(&["GET", &key]) == "$1\r\nv\r\n");
+    assert!(r.cmd_str(&["SET", &key, "w"]).starts_with("-MOVED"));
+}
+
+#[test]
+fn reshard_under_writes_loses_nothing() {
+    require_tool!("redis-cli");
+    let cluster = shards(3, 0, 5000);
+    let ports = cluster.masters();
+    let seed = ports[0];
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let f = Follow { seed, budget: Duration::from_secs(20) };
+            let mut acked = Vec::new();
+            for i in 0..200_000u32 {
+                if stop.load(Ordering::Relaxed) && i % 100 == 0 {
+                    break;
+                }
+                let key = format!("w:{i}");
+                if f.call(&["SET", &key, &i.to_string()]).is_ok_and(|r| r == b"+OK\r\n") {
+                    acked.push(i);
+                }
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let target = cluster.node_id(ports[2]);
+    let out = cli(&[
+        "--cluster",
+        "reshard",
+        &format!("127.0.0.1:{seed}"),
+        "--cluster-from",
+        "all",
+        "--cluster-to",
+        &target,
+        "--cluster-slots",
+        "1000",
+        "--cluster-yes",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.join().unwrap();
+    assert!(out.ok, "reshard: {}\n{}", out.stdout, out.stderr);
+    assert!(acked.len() > 100, "the writer made progress ({} writes)", acked.len());
+    let f = Follow { seed, budget: Duration::from_secs(10) };
+    for i in &acked {
+        let got = f.call(&["GET", &format!("w:{i}")]).unwrap();
+        assert_eq!(got, format!("${}\r\n{i}\r\n", i.to_string().len()).into_bytes(), "key w:{i}");
+    }
+    wait_until!(
+        Duration::from_secs(30),
+        cli(&["--cluster", "check", &format!("127.0.0.1:{seed}")]).ok,
+        "cluster check after reshard"
+    );
+    eprintln!("reshard of 1000 slots under load: {} acknowledged writes, all present", acked.len());
+}
+
+#[test]
+fn kill_9_master_fails_over_and_returns_as_replica() {
+    require_tool!("redis-cli");
+    let mut cluster = shards(3, 1, 1000);
+    let seed = cluster.masters()[1];
+    let victim = cluster.masters()[0];
+    let victim_id = cluster.node_id(victim);
+    let key = (0..)
+        .map(|i| format!("f{i}"))
+        .find(|k| cluster.slot_owner(seed, key_slot(k.as_bytes())) == Some(victim))
+        .unwrap();
+    let f = Follow { seed, budget: Duration::from_secs(30) };
+    f.call(&["SET", &key, "before"]).unwrap();
+    let mut m = cluster.client(victim);
+    assert_eq!(m.cmd_str(&["WAIT", "1", "2000"]), ":1\r\n");
+    cluster.kill_node(victim);
+    let started = Instant::now();
+    f.call(&["SET", &key, "after"]).expect("writes come back after the failover");
+    let took = started.elapsed();
+    eprintln!("writes to the killed master's slots resumed after {took:?} (cluster-node-timeout 1000)");
+    assert!(took < Duration::from_secs(10), "failover took {took:?}");
+    let ports = cluster.ports();
+    wait_until!(Duration::from_secs(10), ports.iter().all(|&p| slotway_testkit::cluster::cluster_state_ok(p)));
+    assert!(cluster.cluster_nodes(seed).lines().any(|l| l.starts_with(&victim_id) && l.contains("fail")));
+
+    cluster.restart_node(victim);
+    wait_until!(
+        Duration::from_secs(20),
+        cluster.cluster_nodes(victim).lines().any(|l| l.starts_with(&victim_id) && l.contains("myself,slave")),
+        "the old master comes back as a replica"
+    );
+    let mut old = cluster.client(victim);
+    assert!(old.cmd_str(&["SET", &key, "x"]).starts_with("-MOVED"));
+    wait_until!(Duration::from_secs(20), {
+        let _ = old.cmd_str(&["READONLY"]);
+        old.cmd_str(&["GET", &key]) == "$5\r\nafter\r\n"
+    });
+}
+
+#[test]
+fn sigstopped_master_is_replaced_and_comes_back_as_replica() {
+    require_tool!("redis-cli");
+    let cluster = shards(3, 1, 1000);
+    let seed = cluster.masters()[1];
+    let victim = cluster.masters()[0];
+    let victim_id = cluster.node_id(victim);
+    cluster.signal(victim, "STOP");
+    let ok = slotway_testkit::wait::wait_for(Duration::from_secs(15), || {
+        parse_role(&cluster.cluster_nodes(seed), &victim_id).is_some_and(|l| l.contains("fail"))
+            && cluster.masters().len() == 3
+    });
+    cluster.signal(victim, "CONT");
+    assert!(ok.is_ok(), "a replica took over the stopped master's slots");
+    wait_until!(
+        Duration::from_secs(20),
+        cluster.cluster_nodes(victim).lines().any(|l| l.starts_with(&victim_id) && l.contains("myself,slave")),
+        "the stopped master rejoins as a replica"
+    );
+    let key = (0..)
+        .map(|i| format!("s{i}"))
+        .find(|k| cluster.slot_owner(seed, key_slot(k.as_bytes())) != Some(seed))
+        .unwrap();
+    assert!(cluster.client(victim).cmd_str(&["SET", &key, "x"]).starts_with("-MOVED"), "it accepts no writes");
+}
+
+fn parse_role(nodes: &str, id: &str) -> Option<String> {
+    nodes.lines().find(|l| l.starts_with(id)).map(|l| l.split(' ').nth(2).unwrap_or("").to_string())
+}
+
+#[test]
+fn cluster_failover_swaps_master_and_replica_without_loss() {
+    require_tool!("redis-cli");
+    let cluster = shards(3, 1, 2000);
+    let seed = cluster.masters()[0];
+    let f = Follow { seed, budget: Duration::from_secs(10) };
+    for i in 0..300 {
+        f.call(&["SET", &format!("m:{i}"), &i.to_string()]).unwrap();
+    }
+    let replica = cluster.replicas()[0];
+    let id = cluster.node_id(replica);
+    assert_eq!(cluster.client(replica).cmd_str(&["CLUSTER", "FAILOVER"]), "+OK\r\n");
+    wait_until!(
+        Duration::from_secs(15),
+        parse_role(&cluster.cluster_nodes(seed), &id).is_some_and(|r| r.contains("master")),
+        "the replica is master after CLUSTER FAILOVER"
+    );
+    assert_eq!(
+        cluster.client(cluster.masters()[0]).cmd_str(&["CLUSTER", "FAILOVER"]),
+        "-ERR You should send CLUSTER FAILOVER to a replica\r\n"
+    );
+    for i in 0..300 {
+        let got = f.call(&["GET", &format!("m:{i}")]).unwrap();
+        assert_eq!(got, format!("${}\r\n{i}\r\n", i.to_string().len()).into_bytes());
+    }
+}
+
+#[test]
+fn publish_reaches_subscribers_on_other_nodes() {
+    require_tool!("redis-cli");
+    let cluster = shards(3, 0, 5000);
+    let (a, b) = (cluster.masters()[0], cluster.masters()[1]);
+    let mut sub = cluster.client(b);
+    let r = sub.cmd(&["SUBSCRIBE", "news"]).unwrap();
+    assert!(String::from_utf8_lossy(&r).contains("subscribe"));
+    sub.set_read_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(cluster.client(a).cmd_str(&["PUBLISH", "news", "hello"]), ":0\r\n", "no local subscriber");
+    let msg = sub.read_reply().expect("the message crosses the bus");
+    assert_eq!(msg, b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n");
+}
+
+#[test]
+fn bus_port_drops_garbage() {
+    require_tool!("redis-cli");
+    let cluster = shards(3, 0, 5000);
+    let port = cluster.masters()[0];
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port + 10000)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"GET foo\r\n\x00\x01garbage").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "the connection is closed without a reply");
+    assert!(slotway_testkit::cluster::cluster_state_ok(port), "and the node is unharmed");
+}
