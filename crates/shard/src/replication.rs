@@ -241,6 +241,12 @@ impl Replication {
         }
     }
 
+    /// Stream bytes queued for replicas and not yet written (their output
+    /// buffers), which eviction does not count.
+    pub fn pending_output_bytes(&self) -> u64 {
+        self.state.lock().replicas.iter().map(|r| r.pending_bytes() as u64).sum()
+    }
+
     /// How many online replicas have acknowledged `offset`.
     pub fn acked_count(&self, offset: i64) -> usize {
         self.state.lock().replicas.iter().filter(|r| r.is_online() && r.ack_offset() >= offset).count()

@@ -82,6 +82,11 @@ impl ReplicaConn {
         }
     }
 
+    /// Stream bytes queued and not yet written to it.
+    pub fn pending_bytes(&self) -> usize {
+        self.out.lock().len()
+    }
+
     /// Its snapshot starts now: the stream from here on is its to get.
     pub(super) fn start_buffering(&self) {
         self.state.store(WAIT_BGSAVE, Ordering::Relaxed);
