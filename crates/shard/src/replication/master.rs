@@ -12,7 +12,10 @@
 //! released, so the snapshot and the buffered stream meet exactly. The
 //! session then hands its socket to [`serve`], which waits for the child,
 //! sends `$<len>\r\n<rdb>`, then the buffered stream and everything
-//! after, and reads the replica's `REPLCONF ACK`s.
+//! after, and reads the replica's `REPLCONF ACK`s. A replica that said
+//! `capa eof` while `repl-diskless-sync` is on waits instead for the next
+//! diskless snapshot ([`super::diskless`]), which does the same steps
+//! (registration, SELECT reset, fork) when it starts.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
