@@ -575,3 +575,31 @@ fn failed_final_save_keeps_the_server_up_unless_forced() {
         failed_save_scenario(Server::redis);
     }
 }
+
+/// FAILOVER ABORT after the switch began (the target does not answer):
+/// the old master is a master again and takes writes.
+fn abort_in_progress_scenario(start: Start) {
+    let master = start(&[]);
+    let replica = start(&[]);
+    replicaof(replica.port, master.port);
+    wait_until!(SYNC_WAIT, field(master.port, "slave0").contains("state=online"));
+    signal(replica.pid(), "-STOP");
+    let mut m = master.client();
+    assert_eq!(text(&mut m, &["SET", "k", "1"]), "+OK\r\n");
+    let rport = replica.port.to_string();
+    assert_eq!(text(&mut m, &["FAILOVER", "TO", "127.0.0.1", &rport, "TIMEOUT", "200", "FORCE"]), "+OK\r\n");
+    wait_until!(SYNC_WAIT, field(master.port, "master_failover_state") == "failover-in-progress");
+    assert_eq!(text(&mut m, &["FAILOVER", "ABORT"]), "+OK\r\n");
+    signal(replica.pid(), "-CONT");
+    assert_eq!(field(master.port, "role"), "master");
+    assert_eq!(field(master.port, "master_failover_state"), "no-failover");
+    assert_eq!(text(&mut m, &["SET", "k", "2"]), "+OK\r\n");
+}
+
+#[test]
+fn failover_abort_after_the_switch_restores_the_master() {
+    abort_in_progress_scenario(Server::shard);
+    if have_redis() {
+        abort_in_progress_scenario(Server::redis);
+    }
+}
