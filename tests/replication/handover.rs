@@ -603,3 +603,51 @@ fn failover_abort_after_the_switch_restores_the_master() {
         abort_in_progress_scenario(Server::redis);
     }
 }
+
+/// Processes whose command line has `--port <port>`: a server and any
+/// child it forked.
+fn processes_on_port(port: u16) -> usize {
+    let wanted = format!("--port\0{port}\0");
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+                .filter(|e| {
+                    std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&wanted))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A master killed (-9) in the middle of a diskless transfer leaves no
+/// snapshot child behind blocked on its pipe.
+#[test]
+fn killed_master_leaves_no_diskless_child() {
+    let mut master = Server::shard(&["--repl-diskless-sync-delay", "0"]);
+    let mut c = master.client();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for batch in 0..4 {
+        let cmds: Vec<Vec<Vec<u8>>> = (0..100)
+            .map(|i| {
+                let value: String = (0..64 * 1024)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        char::from(b'a' + (x % 26) as u8)
+                    })
+                    .collect();
+                vec![b"SET".to_vec(), format!("k:{}", batch * 100 + i).into_bytes(), value.into_bytes()]
+            })
+            .collect();
+        c.pipeline(&cmds).unwrap();
+    }
+    // A replica that never reads: the child fills the pipe and waits.
+    let mut stalled = RawSync::start(master.port, true);
+    assert!(stalled.line().starts_with("+FULLRESYNC"));
+    wait_until!(SYNC_WAIT, processes_on_port(master.port) == 2, "no snapshot child");
+    master.child.kill().unwrap();
+    let _ = master.child.wait();
+    wait_until!(SYNC_WAIT, processes_on_port(master.port) == 0, "the snapshot child outlived its master");
+}

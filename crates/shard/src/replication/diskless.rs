@@ -111,9 +111,14 @@ pub fn maybe_start(shared: &Shared) {
     };
     let forked = nix::unistd::pipe().map_err(std::io::Error::from).and_then(|(rd, wr)| {
         let store = &*store;
+        let read_end = std::os::fd::AsRawFd::as_raw_fd(&rd);
         // The write end moves into the closure: the parent's copy closes
         // when `spawn` returns, so the reader sees EOF when the child ends.
         let pid = crate::persist::fork::spawn(move || {
+            // The child's copy of the read end must go, or with the parent
+            // gone (killed) it would block forever on a full pipe instead of
+            // failing with EPIPE.
+            let _ = nix::unistd::close(read_end);
             let write = || -> std::io::Result<()> {
                 let w = std::io::BufWriter::with_capacity(CHUNK, std::fs::File::from(wr));
                 let mut w = super::rdbaux::AuxWriter::new(w, aux);
