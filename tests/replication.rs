@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use slotway_testkit::{require_tool, wait_until, RawClient, Reply, Server};
 
+#[path = "replication/handover.rs"]
+mod handover;
+
 const SYNC_WAIT: Duration = Duration::from_secs(20);
 
 fn text(c: &mut RawClient, args: &[&str]) -> String {

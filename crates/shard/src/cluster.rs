@@ -250,7 +250,7 @@ impl Cluster {
                 Effect::Replicate { ip, port } => {
                     crate::replication::replica::set_master(&shared.arc(), ip, port);
                 }
-                Effect::Promote => crate::replication::replica::unset_master(shared),
+                Effect::Promote => crate::replication::replica::unset_master(shared, "cluster failover"),
                 Effect::DropSlots(slots) => with_store(shared, store.as_deref_mut(), |s| drop_slots(shared, s, &slots)),
                 Effect::FlushAll => with_store(shared, store.as_deref_mut(), |s| {
                     for db in s.dbs.iter_mut() {

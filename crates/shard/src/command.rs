@@ -72,6 +72,9 @@ pub enum Action {
     Close,
     /// Stop the server (SHUTDOWN); the flag asks for a final save.
     Shutdown { save: Option<bool> },
+    /// SHUTDOWN waiting for replicas (`crate::shutdown`): no reply unless
+    /// the shutdown fails or is aborted.
+    ShutdownWait(tokio::sync::watch::Receiver<u64>),
     /// The connection is a replica now (PSYNC, SYNC): the session hands
     /// its socket to the replica task.
     Replicate(Box<crate::replication::master::Handover>),

@@ -196,12 +196,23 @@ pub trait Meter {
 struct Jemalloc {
     now_ms: u64,
     max: u64,
+    /// Memory that evicting keys cannot free and that does not count
+    /// (see [`not_counted`]), read once per eviction round.
+    not_counted: u64,
 }
 
 impl Meter for Jemalloc {
     fn excess(&mut self, _store: &Store) -> u64 {
-        memory::used_recent(self.now_ms, self.max).saturating_sub(self.max)
+        memory::used_recent(self.now_ms, self.max).saturating_sub(self.not_counted).saturating_sub(self.max)
     }
+}
+
+/// As Redis's `freeMemoryGetNotCountedMemory`: what replicas' pending
+/// output holds beyond the backlog is not counted against `maxmemory`, or
+/// a replica catching up would make the master evict (or refuse writes)
+/// for memory no eviction can give back. Only read when over the limit.
+fn not_counted(shared: &crate::server::Shared) -> u64 {
+    shared.repl.pending_output_bytes()
 }
 
 /// The dispatcher's check before running a command: keeps the access mode
@@ -221,13 +232,14 @@ pub fn admit(ctx: &mut Ctx<'_>, spec: &CommandSpec) -> bool {
         return true;
     }
     let used = memory::used_recent(ctx.now, settings.maxmemory);
-    if used <= settings.maxmemory {
+    let not_counted = if used > settings.maxmemory { not_counted(ctx.shared) } else { 0 };
+    if used.saturating_sub(not_counted) <= settings.maxmemory {
         if ctx.store.evict.exceeded_since.is_some() {
             ctx.store.evict.note(Outcome::Ok);
         }
         return true;
     }
-    let mut meter = Jemalloc { now_ms: ctx.now, max: settings.maxmemory };
+    let mut meter = Jemalloc { now_ms: ctx.now, max: settings.maxmemory, not_counted };
     if perform(ctx.store, settings, &mut meter) != Outcome::Fail {
         return true;
     }
@@ -357,6 +369,10 @@ pub async fn cycle(shared: &Shared, budget: Duration) {
         if crate::replication::ignores_maxmemory(shared, &config) {
             return;
         }
+        // As Redis: while writes are paused the dataset stays as it is.
+        if shared.pause.writes_held() {
+            return;
+        }
         let settings = config.eviction;
         if settings.maxmemory == 0 || settings.policy == Policy::NoEviction {
             return;
@@ -365,7 +381,11 @@ pub async fn cycle(shared: &Shared, budget: Duration) {
             let mut store = shared.store.lock();
             // The keys it evicts stay queued in `Db::evicted` until the
             // next command's bookkeeping hands them on.
-            let mut meter = Jemalloc { now_ms: crate::server::unix_ms(), max: settings.maxmemory };
+            let mut meter = Jemalloc {
+                now_ms: crate::server::unix_ms(),
+                max: settings.maxmemory,
+                not_counted: not_counted(shared),
+            };
             let outcome = perform(&mut store, &settings, &mut meter);
             if !store.ready.is_empty() {
                 crate::dispatch::serve_blocked(&mut store, shared);

@@ -53,6 +53,11 @@ fn cycle_step(shared: &Shared, db: usize) -> bool {
     if shared.repl.is_replica() {
         return false;
     }
+    // While writes are paused (CLIENT PAUSE WRITE, a SHUTDOWN waiting for
+    // replicas, a FAILOVER) nothing may add to the replication stream.
+    if shared.pause.writes_held() {
+        return false;
+    }
     let mut store = shared.store.lock();
     let now = unix_ms();
     let Some(d) = store.dbs.get_mut(db) else { return false };

@@ -28,6 +28,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod session;
+pub mod shutdown;
 pub mod store;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;

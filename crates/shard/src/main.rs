@@ -143,12 +143,21 @@ fn serve(config: Config) -> ExitCode {
                     return;
                 }
             };
-            let name = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            };
-            tracing::warn!("Received {name} scheduling shutdown...");
-            signals.shutdown.cancel();
+            // As Redis: each signal starts the same shutdown as SHUTDOWN
+            // (which may wait for replicas, or fail to save and go on
+            // serving); a second SIGINT while one is in progress exits.
+            loop {
+                let sigint = tokio::select! {
+                    _ = term.recv() => false,
+                    _ = tokio::signal::ctrl_c() => true,
+                };
+                if sigint && signals.shutdown_state.in_progress() {
+                    tracing::warn!("You insist... exiting now.");
+                    std::process::exit(1);
+                }
+                tracing::warn!("Received {} scheduling shutdown...", if sigint { "SIGINT" } else { "SIGTERM" });
+                slotway_shard::shutdown::on_signal(&signals, sigint);
+            }
         });
         server::run(shared_run).await
     });

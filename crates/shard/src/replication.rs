@@ -23,6 +23,8 @@
 //! after; feeding runs under both.
 
 pub mod backlog;
+pub mod diskless;
+pub mod failover;
 pub mod master;
 pub mod rdbaux;
 pub mod replica;
@@ -52,6 +54,10 @@ pub struct Replication {
     pub acked: Notify,
     /// The [`Feed`] is subscribed to the propagation stream.
     subscribed: AtomicBool,
+    /// A SHUTDOWN or FAILOVER holds writes: as Redis during a write
+    /// pause, expired keys read as missing but are not deleted (a DEL
+    /// would move the offset the replicas must reach).
+    expiry_held: AtomicBool,
     /// INFO stats: `sync_full`, `sync_partial_ok`, `sync_partial_err`.
     pub stats: SyncStats,
 }
@@ -83,6 +89,13 @@ pub struct State {
     pub master: Option<replica::MasterLink>,
     /// `client-output-buffer-limit replica`, refreshed by the cron.
     pub obuf_limit: (usize, usize, u64),
+    /// Unix ms since when no replica has been connected (start, the last
+    /// replica leaving, a promotion): `repl-backlog-ttl` counts from it.
+    pub no_replicas_since: u64,
+    /// FAILOVER's progress.
+    pub failover: failover::Failover,
+    /// Replicas waiting for the next diskless snapshot.
+    pub diskless: Option<diskless::Waiting>,
 }
 
 impl State {
@@ -121,11 +134,15 @@ impl Default for Replication {
                 replicas: Vec::new(),
                 master: None,
                 obuf_limit: (256 << 20, 64 << 20, 60),
+                no_replicas_since: crate::server::unix_ms(),
+                failover: Default::default(),
+                diskless: None,
             }),
             offset: AtomicI64::new(0),
             replica: AtomicBool::new(false),
             acked: Notify::new(),
             subscribed: AtomicBool::new(false),
+            expiry_held: AtomicBool::new(false),
             stats: SyncStats::default(),
         }
     }
@@ -139,7 +156,22 @@ impl Replication {
 
     pub(crate) fn set_replica(&self, on: bool) {
         self.replica.store(on, Ordering::Relaxed);
-        crate::store::db::set_expiry_mode(if on {
+        self.apply_expiry_mode();
+    }
+
+    /// Keeps (`true`) or resumes deleting expired keys on lookups and in
+    /// the active cycle, while a SHUTDOWN or FAILOVER holds writes.
+    pub(crate) fn hold_expiry(&self, on: bool) {
+        self.expiry_held.store(on, Ordering::Relaxed);
+        // A replica's mode is its link's to switch (see `replica::stream`).
+        if !self.is_replica() {
+            self.apply_expiry_mode();
+        }
+    }
+
+    pub(crate) fn apply_expiry_mode(&self) {
+        let keep = self.is_replica() || self.expiry_held.load(Ordering::Relaxed);
+        crate::store::db::set_expiry_mode(if keep {
             crate::store::db::ExpiryMode::Replica
         } else {
             crate::store::db::ExpiryMode::Normal
@@ -196,6 +228,23 @@ impl Replication {
     pub(crate) fn shift_replid(&self, st: &mut State) {
         st.replid2 = std::mem::replace(&mut st.replid, new_replid());
         st.second_offset = st.offset + 1;
+    }
+
+    /// Unregisters a replica; the last one to go starts the backlog's
+    /// time to live.
+    pub(crate) fn remove_replica(&self, conn: &Arc<master::ReplicaConn>) {
+        let mut st = self.state.lock();
+        let before = st.replicas.len();
+        st.replicas.retain(|r| !Arc::ptr_eq(r, conn));
+        if before > 0 && st.replicas.is_empty() {
+            st.no_replicas_since = crate::server::unix_ms();
+        }
+    }
+
+    /// Stream bytes queued for replicas and not yet written (their output
+    /// buffers), which eviction does not count.
+    pub fn pending_output_bytes(&self) -> u64 {
+        self.state.lock().replicas.iter().map(|r| r.pending_bytes() as u64).sum()
     }
 
     /// How many online replicas have acknowledged `offset`.
@@ -269,6 +318,7 @@ pub async fn cron(shared: Arc<Shared>) {
         }
         loops += 1;
         master::cron(&shared, loops);
+        failover::update(&shared);
     }
 }
 

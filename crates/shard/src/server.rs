@@ -71,6 +71,8 @@ pub struct Shared {
     /// 40 hex characters, new at every start (INFO `run_id`).
     pub run_id: String,
     pub shutdown: CancellationToken,
+    /// A SHUTDOWN waiting for replicas (`crate::shutdown`).
+    pub shutdown_state: crate::shutdown::Shutdown,
     pub slowlog: Mutex<SlowLog>,
     /// The port actually bound (the config may say 0 in tests).
     pub port: AtomicU64,
@@ -112,6 +114,7 @@ impl Shared {
             started_ms: unix_ms(),
             run_id,
             shutdown: CancellationToken::new(),
+            shutdown_state: Default::default(),
             slowlog: Mutex::new(SlowLog::default()),
             monitors: Default::default(),
             pause: Default::default(),

@@ -77,6 +77,9 @@ enum Next {
         offset: i64,
         timeout: Option<Duration>,
     },
+    /// SHUTDOWN waiting for replicas: the server stops, or the receiver
+    /// changes when the shutdown fails or is aborted.
+    ShutdownWait(tokio::sync::watch::Receiver<u64>),
 }
 
 impl Session {
@@ -215,6 +218,17 @@ impl Session {
                     };
                     self.out.int(n as i64);
                 }
+                Next::ShutdownWait(mut rx) => {
+                    self.flush(stream).await?;
+                    let handle = self.client.handle.clone();
+                    let shared = self.shared.clone();
+                    tokio::select! {
+                        _ = rx.changed() => {}
+                        _ = shared.shutdown.cancelled() => return Ok(true),
+                        _ = handle.kill.cancelled() => return Ok(true),
+                    }
+                    self.out.error(crate::command::server::SHUTDOWN_FAILED);
+                }
                 Next::Block { rx, timeout } => {
                     self.flush(stream).await?;
                     if self.wait_blocked(stream, inbuf, rx, timeout).await? {
@@ -295,6 +309,7 @@ impl Session {
                     shared.shutdown.cancel();
                     return Next::Close;
                 }
+                Some(Action::ShutdownWait(rx)) => return Next::ShutdownWait(rx),
                 Some(Action::Replicate(h)) => return Next::Replicate(h),
                 Some(Action::WaitAcks { numreplicas, offset, timeout }) => {
                     return Next::WaitAcks { numreplicas, offset, timeout }

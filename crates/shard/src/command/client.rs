@@ -11,7 +11,7 @@ mod list;
 mod pause;
 
 pub use list::own_info;
-pub use pause::{may_write, Pause};
+pub use pause::{may_write, Pause, BY_FAILOVER, BY_SHUTDOWN};
 
 use super::connection::{set_client_name, valid_client_name, BAD_CLIENT_NAME};
 use super::{help, is, subcommand_syntax, Ctx};

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::info::Section;
 use super::{is, parse_i64, Action, Cmd, Ctx, Mode};
 use crate::error::{CmdError, CmdResult};
-use crate::replication::{master, replica};
+use crate::replication::{failover, master, replica};
 use crate::server::unix_ms;
 
 pub const COMMANDS: &[Cmd] = &[
@@ -21,15 +21,19 @@ pub const COMMANDS: &[Cmd] = &[
     Cmd { name: "sync", run: sync },
     Cmd { name: "role", run: role },
     Cmd { name: "wait", run: wait },
+    Cmd { name: "failover", run: failover },
 ];
 
 fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if ctx.config.cluster_enabled {
         return Err(CmdError::err("ERR REPLICAOF not allowed in cluster mode."));
     }
+    if ctx.shared.repl.state.lock().failover.phase != failover::Phase::None {
+        return Err(CmdError::err("ERR REPLICAOF not allowed while failing over."));
+    }
     if is(&args[1], "no") && is(&args[2], "one") {
         if ctx.shared.repl.is_replica() {
-            replica::unset_master(ctx.shared);
+            replica::unset_master(ctx.shared, "user request from REPLICAOF NO ONE");
         }
         ctx.out.ok();
         return Ok(());
@@ -75,8 +79,14 @@ fn replconf(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         } else if is(opt, "ack") || is(opt, "getack") {
             // Only meaningful on a replication link, and never answered.
             return Ok(());
-        } else if is(opt, "capa") || is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
-            // We always send `$<len>` snapshots, which every replica reads.
+        } else if is(opt, "capa") {
+            // `eof` allows the diskless framing; others (psync2) we need not
+            // know: every replica we serve understands +CONTINUE <id>.
+            if is(val, "eof") {
+                ctx.client.hello.capa_eof = true;
+            }
+        } else if is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
+            // Snapshot-only clients (redis-cli --rdb) read what we send.
         } else {
             return Err(CmdError::err(format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(opt))));
         }
@@ -85,7 +95,23 @@ fn replconf(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// PSYNC <replid> <offset> [FAILOVER]: with FAILOVER, our master hands
+/// its role over to us (it checked we have its whole stream), provided it
+/// names the history we follow.
 fn psync(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if ctx.client.handle.has_flag(crate::client::FLAG_REPLICA) {
+        return Ok(());
+    }
+    if args.len() > 3 && is(&args[3], "failover") {
+        let ours = ctx.shared.repl.state.lock().replid.as_bytes() == &args[1][..];
+        if !ours {
+            return Err(CmdError::err("ERR PSYNC FAILOVER replid must match my replid."));
+        }
+        if ctx.shared.repl.is_replica() {
+            let who = ctx.client.handle.addr;
+            replica::unset_master(ctx.shared, &format!("failover request from '{who}'"));
+        }
+    }
     let offset = parse_i64(&args[2])?;
     start(ctx, Some((&args[1][..], offset)))
 }
@@ -111,6 +137,47 @@ fn start(ctx: &mut Ctx<'_>, psync: Option<(&[u8], i64)>) -> CmdResult {
             .map_err(CmdError::err)?;
     ctx.out.raw(&reply);
     ctx.action = Some(Action::Replicate(Box::new(handover)));
+    Ok(())
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms], parsed as Redis
+/// 7.0 does (ABORT only alone); the mechanics are in
+/// [`crate::replication::failover`].
+fn failover(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if ctx.config.cluster_enabled {
+        return Err(CmdError::err("ERR FAILOVER not allowed in cluster mode."));
+    }
+    if args.len() == 2 && is(&args[1], "abort") {
+        if !failover::abort(ctx.shared, "Failover manually aborted") {
+            return Err(CmdError::err("ERR No failover in progress."));
+        }
+        ctx.out.ok();
+        return Ok(());
+    }
+    let mut req = failover::Request { target: None, timeout_ms: None, force: false };
+    let mut j = 1;
+    while j < args.len() {
+        if is(&args[j], "timeout") && j + 1 < args.len() && req.timeout_ms.is_none() {
+            let ms = parse_i64(&args[j + 1])?;
+            if ms <= 0 {
+                return Err(CmdError::err("ERR FAILOVER timeout must be greater than 0"));
+            }
+            req.timeout_ms = Some(ms as u64);
+            j += 2;
+        } else if is(&args[j], "to") && j + 2 < args.len() && req.target.is_none() {
+            let port = parse_i64(&args[j + 2])?;
+            let host = String::from_utf8_lossy(&args[j + 1]).into_owned();
+            req.target = Some((host, port));
+            j += 3;
+        } else if is(&args[j], "force") && !req.force {
+            req.force = true;
+            j += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    failover::start(ctx.shared, req).map_err(CmdError::err)?;
+    ctx.out.ok();
     Ok(())
 }
 
@@ -215,7 +282,7 @@ pub fn info(ctx: &Ctx<'_>, s: &mut Section<'_>) {
             format!("ip={},port={},state={},offset={offset},lag={}", r.ip, r.port, r.state_name(), r.lag_secs(now)),
         );
     }
-    s.f("master_failover_state", "no-failover");
+    s.f("master_failover_state", st.failover.phase.name());
     s.f("master_replid", &st.replid);
     s.f("master_replid2", &st.replid2);
     s.f("master_repl_offset", st.offset);

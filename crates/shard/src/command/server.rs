@@ -2,8 +2,8 @@
 //! LOLWUT, DEBUG, MONITOR and ACL (for the single default user).
 //!
 //! CONFIG and INFO live elsewhere, persistence commands in
-//! [`super::persistence`]; replication commands (REPLICAOF, ...) are not
-//! registered yet, so they get Redis's unknown-command error.
+//! [`super::persistence`], replication commands (REPLICAOF, FAILOVER, ...)
+//! in [`super::replication`].
 
 mod acl;
 pub use acl::AclLog;
@@ -57,41 +57,52 @@ fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The final save (SAVE, or
-/// by default when save rules exist) happens here, under the lock; if it
-/// fails the server stays up unless FORCE. There is never a shutdown in
-/// progress to abort: the server stops at once.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The mechanics (waiting
+/// for replicas, the final save) are in [`crate::shutdown`]; a save that
+/// fails leaves the server up unless FORCE.
 fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let mut save = None;
-    let mut abort = false;
-    let mut others = false;
+    let mut flags = crate::shutdown::Flags::default();
+    let (mut abort, mut any, mut save, mut nosave) = (false, false, false, false);
     for a in &args[1..] {
-        if is(a, "nosave") && save.is_none() {
-            save = Some(false);
-        } else if is(a, "save") && save.is_none() {
-            save = Some(true);
-        } else if is(a, "now") || is(a, "force") {
-            others = true;
+        if is(a, "nosave") {
+            nosave = true;
+        } else if is(a, "save") {
+            save = true;
+        } else if is(a, "now") {
+            flags.now = true;
+        } else if is(a, "force") {
+            flags.force = true;
         } else if is(a, "abort") {
             abort = true;
+            continue;
         } else {
             return Err(CmdError::Syntax);
         }
+        any = true;
     }
+    // As Redis: both SAVE and NOSAVE, or ABORT with anything, is a
+    // syntax error.
+    if (abort && any) || (save && nosave) {
+        return Err(CmdError::Syntax);
+    }
+    flags.save = (save || nosave).then_some(save);
     if abort {
-        if save.is_some() || others {
-            return Err(CmdError::Syntax);
+        if crate::shutdown::abort(ctx.shared) {
+            ctx.out.ok();
+            return Ok(());
         }
         return Err(CmdError::err("ERR No shutdown in progress."));
     }
-    let force = args[1..].iter().any(|a| is(a, "force"));
-    tracing::warn!("User requested shutdown...");
-    if crate::persist::snapshot::final_save(ctx.shared, ctx.store, ctx.config, save).is_err() && !force {
-        return Err(CmdError::err("ERR Errors trying to SHUTDOWN. Check logs."));
+    match crate::shutdown::request(&ctx.shared.arc(), ctx.store, ctx.config, flags) {
+        crate::shutdown::Outcome::Done => ctx.action = Some(Action::Shutdown { save: flags.save }),
+        crate::shutdown::Outcome::Waiting(rx) => ctx.action = Some(Action::ShutdownWait(rx)),
+        crate::shutdown::Outcome::Failed => return Err(CmdError::err(SHUTDOWN_FAILED)),
     }
-    ctx.action = Some(Action::Shutdown { save });
     Ok(())
 }
+
+/// What SHUTDOWN answers when the server stays up.
+pub const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
 
 /// LOLWUT: Redis 7.0 has no art of its own, only the version line.
 fn lolwut(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {

@@ -287,13 +287,16 @@ pub fn final_save(shared: &Shared, store: &mut Store, cfg: &Config, save: Option
     let wanted = save.unwrap_or(!cfg.save.is_empty());
     if wanted {
         tracing::info!("Saving the final RDB snapshot before exiting.");
-        if let Err(e) = self::save(shared, store, cfg) {
-            tracing::warn!("Error trying to save the DB, can't exit.");
-            return Err(e);
-        }
+        // The caller says what follows (stay up, or exit anyway).
+        self::save(shared, store, cfg)?;
     }
     shared.persist.inner.lock().final_done = true;
     Ok(())
+}
+
+/// SHUTDOWN FORCE after a failed save: exit without trying again.
+pub fn skip_final_save(shared: &Shared) {
+    shared.persist.inner.lock().final_done = true;
 }
 
 /// Loads `dbfilename` at start, if it exists. An unreadable or corrupt

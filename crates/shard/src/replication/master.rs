@@ -12,7 +12,10 @@
 //! released, so the snapshot and the buffered stream meet exactly. The
 //! session then hands its socket to [`serve`], which waits for the child,
 //! sends `$<len>\r\n<rdb>`, then the buffered stream and everything
-//! after, and reads the replica's `REPLCONF ACK`s.
+//! after, and reads the replica's `REPLCONF ACK`s. A replica that said
+//! `capa eof` while `repl-diskless-sync` is on waits instead for the next
+//! diskless snapshot ([`super::diskless`]), which does the same steps
+//! (registration, SELECT reset, fork) when it starts.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -37,6 +40,8 @@ use crate::store::Store;
 
 const WAIT_BGSAVE: u8 = 0;
 const ONLINE: u8 = 1;
+/// Waiting for a diskless snapshot to start: not fed the stream yet.
+const WAIT_START: u8 = 2;
 
 /// One replica connected to us.
 pub struct ReplicaConn {
@@ -80,9 +85,19 @@ impl ReplicaConn {
         }
     }
 
+    /// Stream bytes queued and not yet written to it.
+    pub fn pending_bytes(&self) -> usize {
+        self.out.lock().len()
+    }
+
+    /// Its snapshot starts now: the stream from here on is its to get.
+    pub(super) fn start_buffering(&self) {
+        self.state.store(WAIT_BGSAVE, Ordering::Relaxed);
+    }
+
     /// Queues stream bytes; a replica over its output limit is dropped.
     pub(super) fn push(&self, data: &[u8], limit: (usize, usize, u64), now: u64) {
-        if self.handle.kill.is_cancelled() {
+        if self.handle.kill.is_cancelled() || self.state.load(Ordering::Relaxed) == WAIT_START {
             return;
         }
         let used = {
@@ -110,6 +125,8 @@ impl ReplicaConn {
 pub struct Hello {
     pub listening_port: u16,
     pub ip_address: Option<String>,
+    /// `capa eof`: it reads the diskless `$EOF:` framing.
+    pub capa_eof: bool,
 }
 
 /// A replica the session hands over to [`serve`].
@@ -120,9 +137,11 @@ pub struct Handover {
 }
 
 #[derive(Debug)]
-struct FullSync {
-    pid: Pid,
-    path: PathBuf,
+enum FullSync {
+    /// A child writing a file, sent as `$<len>` once complete.
+    Disk { pid: Pid, path: PathBuf },
+    /// The next diskless snapshot (see [`super::diskless`]).
+    Diskless(tokio::sync::oneshot::Receiver<super::diskless::Start>),
 }
 
 /// PSYNC (`psync` = Some((replid, offset))) or SYNC (`None`), under the
@@ -138,6 +157,9 @@ pub fn start_sync(
     reply: &mut Vec<u8>,
 ) -> Result<Handover, String> {
     let repl = &shared.repl;
+    if repl.state.lock().failover.phase != super::failover::Phase::None {
+        return Err("NOMASTERLINK Can't SYNC while failing over".into());
+    }
     if repl.is_replica() {
         let up = repl.state.lock().master.as_ref().is_some_and(|m| m.is_up());
         if !up {
@@ -178,6 +200,15 @@ pub fn start_sync(
     // it may not start a new history.
     let size = cfg.int("repl-backlog-size").clamp(1, 1 << 40) as usize;
     repl.ensure_backlog(shared, size, !repl.is_replica());
+    if cfg.flag("repl-diskless-sync") && hello.capa_eof {
+        // Answered (`+FULLRESYNC`) when its snapshot starts.
+        conn.state.store(WAIT_START, Ordering::Relaxed);
+        let mut st = repl.state.lock();
+        st.replicas.push(conn.clone());
+        let start = super::diskless::join(&mut st, conn.clone(), psync.is_some());
+        tracing::info!("Full resync requested by {:?}: waiting for a diskless snapshot", conn);
+        return Ok(Handover { conn, full: Some(FullSync::Diskless(start)) });
+    }
     let path = PathBuf::from(format!("temp-repl-{}-{}.rdb", std::process::id(), handle.id));
     let (offset, aux) = {
         let mut st = repl.state.lock();
@@ -210,10 +241,10 @@ pub fn start_sync(
     match pid {
         Ok(pid) => {
             tracing::info!("Full resync requested by {:?}: snapshot for offset {offset} by pid {pid}", conn);
-            Ok(Handover { conn, full: Some(FullSync { pid, path }) })
+            Ok(Handover { conn, full: Some(FullSync::Disk { pid, path }) })
         }
         Err(e) => {
-            repl.state.lock().replicas.retain(|r| !Arc::ptr_eq(r, &conn));
+            repl.remove_replica(&conn);
             Err(format!("ERR Can't fork for the replica's snapshot: {e}"))
         }
     }
@@ -233,10 +264,19 @@ pub async fn serve(
     for args in pending {
         from_replica(shared, &conn, &args);
     }
-    let full = h.full;
+    let mut full = h.full;
+    // After a diskless snapshot the stream waits for the replica's first
+    // ACK: bytes right after the end mark would be read as snapshot.
+    let mut hold_stream = matches!(full, Some(FullSync::Diskless(_)));
     let result: std::io::Result<()> = async {
-        if let Some(full) = &full {
-            send_snapshot(shared, stream, &conn, full).await?;
+        match &mut full {
+            Some(FullSync::Disk { pid, path }) => {
+                send_snapshot(shared, stream, &conn, *pid, path).await?;
+            }
+            Some(FullSync::Diskless(start)) => super::diskless::send(shared, stream, &conn, start).await?,
+            None => {}
+        }
+        if full.is_some() {
             conn.ack_ms.store(unix_ms(), Ordering::Relaxed);
             conn.state.store(ONLINE, Ordering::Relaxed);
         }
@@ -245,7 +285,7 @@ pub async fn serve(
             tokio::select! {
                 _ = kill.cancelled() => return Ok(()),
                 _ = shared.shutdown.cancelled() => return Ok(()),
-                _ = conn.wake.notified() => {
+                _ = conn.wake.notified(), if !hold_stream => {
                     let data = std::mem::take(&mut *conn.out.lock());
                     if !data.is_empty() {
                         tokio::select! {
@@ -262,7 +302,12 @@ pub async fn serve(
                     conn.handle.touch(unix_ms());
                     loop {
                         match decoder.decode(inbuf) {
-                            Ok(Some(req)) => from_replica(shared, &conn, &req.args),
+                            Ok(Some(req)) => {
+                                if from_replica(shared, &conn, &req.args) && hold_stream {
+                                    hold_stream = false;
+                                    conn.wake.notify_one();
+                                }
+                            }
                             Ok(None) => break,
                             Err(e) => return Err(std::io::Error::other(format!("protocol error: {e}"))),
                         }
@@ -278,13 +323,13 @@ pub async fn serve(
     if let Err(e) = result {
         tracing::info!("Connection with replica {:?} lost: {e}", conn);
     }
-    if let Some(full) = full {
+    if let Some(FullSync::Disk { pid, path }) = full {
         // The child may still run if the replica left early.
-        let _ = nix::sys::signal::kill(full.pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(full.pid, Some(WaitPidFlag::WNOHANG));
-        let _ = std::fs::remove_file(&full.path);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+        let _ = std::fs::remove_file(&path);
     }
-    shared.repl.state.lock().replicas.retain(|r| !Arc::ptr_eq(r, &conn));
+    shared.repl.remove_replica(&conn);
     shared.repl.acked.notify_waiters();
 }
 
@@ -294,11 +339,12 @@ async fn send_snapshot(
     shared: &Shared,
     stream: &mut TcpStream,
     conn: &ReplicaConn,
-    full: &FullSync,
+    pid: Pid,
+    path: &std::path::Path,
 ) -> std::io::Result<()> {
     let mut polls = 0u32;
     loop {
-        match waitpid(full.pid, Some(WaitPidFlag::WNOHANG)) {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {}
             Ok(WaitStatus::Exited(_, 0)) => break,
             other => return Err(std::io::Error::other(format!("snapshot child failed: {other:?}"))),
@@ -315,9 +361,9 @@ async fn send_snapshot(
     }
     // Local reads of a file just written come from the page cache; chunks
     // keep memory bounded whatever the snapshot's size.
-    let mut file = std::fs::File::open(&full.path)?;
+    let mut file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    let _ = std::fs::remove_file(&full.path);
+    let _ = std::fs::remove_file(path);
     stream.write_all(format!("${len}\r\n").as_bytes()).await?;
     let mut chunk = vec![0u8; 1 << 20];
     let mut sent = 0u64;
@@ -337,16 +383,18 @@ async fn send_snapshot(
     Ok(())
 }
 
-/// What a replica sends after PSYNC: REPLCONF ACK matters, the rest is
-/// ignored (it expects no replies).
-fn from_replica(shared: &Shared, conn: &ReplicaConn, args: &[Bytes]) {
+/// What a replica sends after PSYNC: REPLCONF ACK matters (true when it
+/// was one), the rest is ignored (it expects no replies).
+fn from_replica(shared: &Shared, conn: &ReplicaConn, args: &[Bytes]) -> bool {
     if args.len() >= 3 && args[0].eq_ignore_ascii_case(b"replconf") && args[1].eq_ignore_ascii_case(b"ack") {
         if let Some(off) = slotway_resp::request::parse_int(&args[2]) {
             conn.ack_offset.fetch_max(off, Ordering::Relaxed);
             conn.ack_ms.store(unix_ms(), Ordering::Relaxed);
             shared.repl.acked.notify_waiters();
+            return true;
         }
     }
+    false
 }
 
 /// Every 100 ms (`loops` counts the calls): the replica output limit from
@@ -356,6 +404,7 @@ fn from_replica(shared: &Shared, conn: &ReplicaConn, args: &[Bytes]) {
 pub(super) fn cron(shared: &Shared, loops: u64) {
     let cfg = shared.config.load();
     let repl = &shared.repl;
+    super::diskless::maybe_start(shared);
     {
         let mut st = repl.state.lock();
         st.obuf_limit = cfg.replica_limit;
@@ -370,8 +419,11 @@ pub(super) fn cron(shared: &Shared, loops: u64) {
     let now = unix_ms();
     let timeout = cfg.int("repl-timeout").max(1) as u64;
     let period = cfg.int("repl-ping-replica-period").max(1) as u64;
-    let ping = (loops / 10).is_multiple_of(period) && !repl.is_replica();
+    // Not while a SHUTDOWN or FAILOVER waits for the replicas to reach our
+    // offset: a PING would move it.
+    let ping = (loops / 10).is_multiple_of(period) && !repl.is_replica() && !shared.pause.held_by_server();
     if repl.state.lock().replicas.is_empty() {
+        expire_backlog(repl, cfg.int("repl-backlog-ttl"), now);
         return;
     }
     // The keyspace lock first, so a PING never lands inside a MULTI.
@@ -388,9 +440,35 @@ pub(super) fn cron(shared: &Shared, loops: u64) {
     }
 }
 
+/// `repl-backlog-ttl`: a master that has had no replica for longer than
+/// that frees its backlog (0 keeps it forever). As Redis does, it also
+/// starts a new history with no previous one: its offset stops advancing
+/// without a backlog, so the old id could no longer vouch for the data
+/// behind an offset. A replica keeps its backlog, ready for a promotion.
+fn expire_backlog(repl: &super::Replication, ttl: i128, now: u64) {
+    if ttl <= 0 || repl.is_replica() {
+        return;
+    }
+    let mut st = repl.state.lock();
+    let idle_secs = now.saturating_sub(st.no_replicas_since) / 1000;
+    if st.backlog.is_none() || !st.replicas.is_empty() || idle_secs <= ttl as u64 {
+        return;
+    }
+    st.backlog = None;
+    st.replid = super::new_replid();
+    st.replid2 = super::NO_REPLID.into();
+    st.second_offset = -1;
+    tracing::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
+}
+
 /// Asks every replica for its offset now (WAIT, replica-ack-writes).
 pub fn request_acks(shared: &Shared) {
     let _store = shared.store.lock();
+    request_acks_locked(shared);
+}
+
+/// [`request_acks`] for a caller that holds the keyspace lock.
+pub fn request_acks_locked(shared: &Shared) {
     let mut st = shared.repl.state.lock();
     if !st.replicas.is_empty() {
         shared.repl.push_command(&mut st, &[b"REPLCONF", b"GETACK", b"*"]);

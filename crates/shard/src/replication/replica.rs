@@ -104,9 +104,10 @@ pub fn set_master(shared: &Arc<Shared>, host: String, port: u16) {
     tokio::spawn(run(shared.clone(), cancel));
 }
 
-/// REPLICAOF NO ONE: stop following and become a master with a new
-/// history, keeping the old one as `replid2` so others can continue.
-pub fn unset_master(shared: &Shared) {
+/// REPLICAOF NO ONE, a PSYNC FAILOVER, an aborted failover: stop
+/// following and become a master with a new history, keeping the old one
+/// as `replid2` so others can continue. `why` goes to the log.
+pub fn unset_master(shared: &Shared, why: &str) {
     let repl = &shared.repl;
     let mut st = repl.state.lock();
     let Some(old) = st.master.take() else { return };
@@ -117,9 +118,12 @@ pub fn unset_master(shared: &Shared) {
     repl.shift_replid(&mut st);
     // The next command we generate starts with a SELECT.
     st.selector.reset();
+    // The backlog's time to live starts now, not when we last had
+    // replicas, or a promotion could free it before they reconnect.
+    st.no_replicas_since = unix_ms();
     drop(st);
     repl.set_replica(false);
-    tracing::info!("MASTER MODE enabled (user request from REPLICAOF NO ONE)");
+    tracing::info!("MASTER MODE enabled ({why})");
 }
 
 fn set_state(shared: &Shared, cancel: &CancellationToken, f: impl FnOnce(&mut MasterLink)) {

@@ -73,15 +73,15 @@ pub fn memory(ctx: &Ctx<'_>, s: &mut Section<'_>) {
     s.f("rss_overhead_bytes", 0);
     s.f("mem_fragmentation_ratio", format!("{:.2}", ratio(rss, used)));
     s.f("mem_fragmentation_bytes", rss as i64 - used as i64);
-    for k in [
-        "mem_not_counted_for_evict",
-        "mem_replication_backlog",
-        "mem_total_replication_buffers",
-        "mem_clients_slaves",
-        "mem_clients_normal",
-        "mem_cluster_links",
-        "mem_aof_buffer",
-    ] {
+    // Our backlog is one ring of its full size; each replica's pending
+    // output is its own copy, which eviction does not count.
+    let replicas = ctx.shared.repl.pending_output_bytes();
+    let backlog = ctx.shared.repl.state.lock().backlog.as_ref().map_or(0, |b| b.size() as u64);
+    s.f("mem_not_counted_for_evict", replicas);
+    s.f("mem_replication_backlog", backlog);
+    s.f("mem_total_replication_buffers", backlog + replicas);
+    s.f("mem_clients_slaves", replicas);
+    for k in ["mem_clients_normal", "mem_cluster_links", "mem_aof_buffer"] {
         s.f(k, 0);
     }
     s.f("mem_allocator", "jemalloc-5.3.0");

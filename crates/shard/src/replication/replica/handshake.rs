@@ -137,8 +137,25 @@ pub(super) async fn follow(
             None => ("?".to_string(), -1),
         }
     };
-    conn.send(&[b"PSYNC", id.as_bytes(), next.to_string().as_bytes()]).await?;
+    let next = next.to_string();
+    // An old master handing over to its replica: the target becomes the
+    // master when it sees its own history id with FAILOVER.
+    let failover = crate::replication::failover::in_progress(shared);
+    if failover {
+        conn.send(&[b"PSYNC", id.as_bytes(), next.as_bytes(), b"FAILOVER"]).await?;
+    } else {
+        conn.send(&[b"PSYNC", id.as_bytes(), next.as_bytes()]).await?;
+    }
     let reply = conn.reply().await?;
+    if failover {
+        if reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE") {
+            crate::replication::failover::completed(shared);
+        } else if !reply.starts_with("-NOMASTERLINK") && !reply.starts_with("-LOADING") {
+            // Not a passing state of the target's: it refused.
+            crate::replication::failover::abort(shared, "Failover target rejected psync request");
+            return Err(format!("PSYNC FAILOVER refused: {reply}"));
+        }
+    }
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut parts = rest.split(' ');
         let replid = parts.next().filter(|r| r.len() == 40).ok_or("bad +FULLRESYNC reply")?.to_string();

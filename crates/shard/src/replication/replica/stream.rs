@@ -168,6 +168,6 @@ fn apply_chunk(
         st.stream_db = client.db;
         repl.push(&mut st, &req.raw);
     };
-    set_expiry_mode(if repl.is_replica() { ExpiryMode::Replica } else { ExpiryMode::Normal });
+    repl.apply_expiry_mode();
     result
 }
