@@ -432,9 +432,25 @@ fn replica_authenticates_with_masterauth() {
     wait_until!(SYNC_WAIT, text(&mut r, &["GET", "guarded"]) == "$1\r\n1\r\n");
 }
 
+/// `kill <sig> <pid>`; after `-STOP`, waits until every thread of the
+/// process is stopped (a thread running on another core can still act on
+/// what arrived, say ACK a write, after kill(2) returned).
 fn signal(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
     assert!(ok.success());
+    if sig == "-STOP" {
+        let stopped = || {
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect::<Vec<_>>());
+            tasks.is_ok_and(|t| {
+                t.iter().all(|e| {
+                    let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                    // The state follows the parenthesised command name.
+                    stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+                })
+            })
+        };
+        wait_until!(Duration::from_secs(5), stopped(), "process {pid} stopped");
+    }
 }
 
 /// A replica that stops reading is dropped at its output limit, and comes
@@ -515,6 +531,11 @@ fn evictions_on_the_master_reach_the_replica() {
         assert_eq!(r, b"+OK\r\n");
     }
     assert!(stat(master.port, "evicted_keys") > 0, "nothing was evicted");
+    // Eviction may still be running in the background (its time limit per
+    // command); stop it, and let one more write hand on the last victims,
+    // so both sides are compared at rest.
+    assert_eq!(text(&mut m, &["CONFIG", "SET", "maxmemory", "0"]), "+OK\r\n");
+    assert_eq!(text(&mut m, &["SET", "ev:last", "x"]), "+OK\r\n");
     wait_in_sync(master.port, replica.port);
     assert_same(master.port, replica.port);
 }
