@@ -43,8 +43,8 @@ impl Routes {
         let mut owner = vec![NONE; slotway_cluster::SLOTS];
         for n in st.nodes.values().filter(|n| !n.slots.is_empty()) {
             let i = idx(&n.id);
-            for s in n.slots.iter() {
-                owner[s as usize] = i;
+            for (a, b) in n.slots.ranges() {
+                owner[a as usize..=b as usize].fill(i);
             }
         }
         let master = match st.me().master {
