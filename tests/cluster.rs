@@ -126,6 +126,13 @@ fn replies_parse_as_redis_clients_expect() {
     }
     let shards = c.call(&["CLUSTER", "SHARDS"]).unwrap();
     assert_eq!(shards.array().map(|a| a.len()), Some(3));
+    // A link to each of the five others, and one from each of them.
+    wait_until!(
+        Duration::from_secs(10),
+        c.call(&["CLUSTER", "LINKS"]).unwrap().array().map(|a| a.len()) == Some(10),
+        "CLUSTER LINKS: {:?}",
+        c.cmd_str(&["CLUSTER", "LINKS"])
+    );
     // nodes.conf is CLUSTER NODES plus the epochs.
     let me = cluster.node_id(port);
     assert!(c.cmd_str(&["CLUSTER", "MYID"]).contains(&me));

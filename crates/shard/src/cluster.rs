@@ -42,6 +42,9 @@ pub struct Cluster {
     /// Who serves what, for `dispatch`'s redirections.
     pub routes: ArcSwap<Routes>,
     links: Mutex<HashMap<NodeId, bus::LinkHandle>>,
+    /// Connections other nodes opened to us, by serial: who (once a
+    /// message said) and since when (CLUSTER LINKS).
+    pub inbound: Mutex<HashMap<u64, (Option<NodeId>, u64)>>,
     conf_path: PathBuf,
     /// The state version `routes` was built from.
     published: AtomicU64,
@@ -109,6 +112,7 @@ pub async fn start(shared: &Arc<Shared>) -> anyhow::Result<()> {
         saved: Mutex::new(ConfFile { seq: 0, file: None }),
         state: Mutex::new(state),
         links: Mutex::new(HashMap::new()),
+        inbound: Mutex::new(HashMap::new()),
         conf_path,
     });
     cluster.save().context("writing the cluster config file")?;
@@ -205,6 +209,12 @@ impl Cluster {
             self.apply(shared, effects, store);
         }
         r
+    }
+
+    /// Our outbound links: (node, created ms, messages waiting).
+    pub fn outbound_links(&self) -> Vec<(NodeId, u64, usize)> {
+        let links = self.links.lock();
+        links.iter().map(|(id, l)| (*id, l.created, l.tx.max_capacity() - l.tx.capacity())).collect()
     }
 
     /// CLUSTER SAVECONFIG, and the first write at start.

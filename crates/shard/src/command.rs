@@ -96,6 +96,22 @@ pub struct Ctx<'a> {
     pub action: Option<Action>,
 }
 
+impl<'a> Ctx<'a> {
+    /// A context for running requests: the session's, a replayed blocked
+    /// command's, the AOF loader's, the replica's stream's.
+    pub fn new(
+        store: &'a mut Store,
+        shared: &'a Shared,
+        config: &'a Config,
+        client: &'a mut Client,
+        out: &'a mut ReplyBuf,
+        now: u64,
+        mode: Mode,
+    ) -> Ctx<'a> {
+        Ctx { store, shared, config, client, out, now, mode, action: None }
+    }
+}
+
 /// A registered command (or subcommand): its table entry, its handler and
 /// its counters (INFO commandstats).
 pub struct Registered {

@@ -298,16 +298,7 @@ pub fn serve_blocked(store: &mut crate::store::Store, shared: &crate::server::Sh
                 client.proto = proto;
                 let mut out = ReplyBuf::new(proto);
                 store.set_serving_key(Some(key.clone()));
-                let mut ctx = Ctx {
-                    store,
-                    shared,
-                    config: &config,
-                    client: &mut client,
-                    out: &mut out,
-                    now,
-                    mode: Mode::ServeBlocked,
-                    action: None,
-                };
+                let mut ctx = Ctx::new(store, shared, &config, &mut client, &mut out, now, Mode::ServeBlocked);
                 run(&mut ctx, reg, &args);
                 let still_blocked = ctx.action.is_some();
                 store.set_serving_key(None);

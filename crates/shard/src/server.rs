@@ -171,20 +171,27 @@ impl Shared {
     }
 }
 
+/// A `bind` entry as (may fail quietly, host to bind): a leading `-`
+/// makes it optional, `*` and `::*` mean every address.
+pub fn bind_host(addr: &str) -> (bool, &str) {
+    let (optional, addr) = match addr.strip_prefix('-') {
+        Some(a) => (true, a),
+        None => (false, addr),
+    };
+    let host = match addr {
+        "*" => "0.0.0.0",
+        "::*" => "::",
+        a => a,
+    };
+    (optional, host)
+}
+
 /// Binds every `bind` address and serves until shutdown.
 pub async fn run(shared: Arc<Shared>) -> anyhow::Result<()> {
     let cfg = shared.config.load_full();
     let mut listeners = Vec::new();
     for addr in &cfg.bind {
-        let (optional, addr) = match addr.strip_prefix('-') {
-            Some(a) => (true, a),
-            None => (false, addr.as_str()),
-        };
-        let host = match addr {
-            "*" => "0.0.0.0",
-            "::*" => "::",
-            a => a,
-        };
+        let (optional, host) = bind_host(addr);
         let port = shared.port.load(Ordering::Relaxed) as u16;
         match TcpListener::bind((host, port)).await {
             Ok(l) => {

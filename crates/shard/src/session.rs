@@ -275,16 +275,7 @@ impl Session {
                 return Next::Paused(until);
             }
             let (offset_before, reply_start) = (shared.repl.master_offset(), out.len());
-            let mut ctx = Ctx {
-                store: &mut store,
-                shared,
-                config: &config,
-                client: &mut *client,
-                out: &mut *out,
-                now,
-                mode: Mode::Normal,
-                action: None,
-            };
+            let mut ctx = Ctx::new(&mut store, shared, &config, &mut *client, &mut *out, now, Mode::Normal);
             dispatch::execute(&mut ctx, &args);
             let action = ctx.action.take();
             let offset = shared.repl.master_offset();

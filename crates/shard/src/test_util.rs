@@ -50,16 +50,7 @@ impl TestServer {
         let config = shared.config.load_full();
         let mut store = shared.store.lock();
         let mut out = ReplyBuf::new(self.client.proto);
-        let mut ctx = Ctx {
-            store: &mut store,
-            shared: &shared,
-            config: &config,
-            client: &mut self.client,
-            out: &mut out,
-            now: unix_ms(),
-            mode: Mode::Normal,
-            action: None,
-        };
+        let mut ctx = Ctx::new(&mut store, &shared, &config, &mut self.client, &mut out, unix_ms(), Mode::Normal);
         crate::dispatch::execute(&mut ctx, args);
         if !store.ready.is_empty() {
             crate::dispatch::serve_blocked(&mut store, &shared);

@@ -264,16 +264,7 @@ fn replay<R: BufRead>(
         } else if args[0].eq_ignore_ascii_case(b"exec") {
             multi_at = None;
         }
-        let mut ctx = Ctx {
-            store: &mut store,
-            shared,
-            config: &config,
-            client: &mut *client,
-            out: &mut out,
-            now: unix_ms(),
-            mode: Mode::Exec,
-            action: None,
-        };
+        let mut ctx = Ctx::new(&mut store, shared, &config, &mut *client, &mut out, unix_ms(), Mode::Exec);
         crate::dispatch::execute(&mut ctx, &args);
         out.buf.clear();
         count += 1;

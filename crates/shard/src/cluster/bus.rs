@@ -28,6 +28,8 @@ const LINK_QUEUE: usize = 1024;
 /// Our side of an outbound link.
 pub struct LinkHandle {
     pub tx: mpsc::Sender<Msg>,
+    /// When the link was opened (ms).
+    pub created: u64,
     /// The node this link is for; a handshake node is renamed once it
     /// tells us its real name.
     pub node: Arc<Mutex<NodeId>>,
@@ -38,15 +40,7 @@ pub struct LinkHandle {
 pub async fn listen(shared: &Arc<Shared>, bind: &[String], cport: u16) -> anyhow::Result<()> {
     let mut bound = 0;
     for addr in bind {
-        let (optional, addr) = match addr.strip_prefix('-') {
-            Some(a) => (true, a),
-            None => (false, addr.as_str()),
-        };
-        let host = match addr {
-            "*" => "0.0.0.0",
-            "::*" => "::",
-            a => a,
-        };
+        let (optional, host) = crate::server::bind_host(addr);
         match TcpListener::bind((host, cport)).await {
             Ok(l) => {
                 bound += 1;
@@ -121,6 +115,17 @@ fn ip_of(a: &SocketAddr) -> String {
 /// A connection another node opened to us.
 async fn inbound(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     let Some(cluster) = shared.cluster.get().cloned() else { return };
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cluster.inbound.lock().insert(serial, (None, crate::server::unix_ms()));
+    // Unregisters the link however this task ends.
+    struct Registered(Arc<crate::cluster::Cluster>, u64);
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            self.0.inbound.lock().remove(&self.1);
+        }
+    }
+    let _registered = Registered(cluster.clone(), serial);
     let local = stream.local_addr().map(|a| ip_of(&a)).unwrap_or_default();
     let peer_ip = ip_of(&peer);
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -142,6 +147,9 @@ async fn inbound(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
             }
         };
         for msg in msgs {
+            if let Some(entry) = cluster.inbound.lock().get_mut(&serial) {
+                entry.0 = Some(msg.header.sender);
+            }
             let link = Link { outbound_of: None, peer_ip: &peer_ip, local_ip: &local };
             let replies = cluster.update(&shared, None, |st, env| {
                 st.handle(env, link, msg);
@@ -163,7 +171,7 @@ pub fn connect(shared: Arc<Shared>, id: NodeId, ip: String, cport: u16) -> LinkH
     let node = Arc::new(Mutex::new(id));
     let cancel = CancellationToken::new();
     tokio::spawn(outbound(shared, node.clone(), ip, cport, rx, cancel.clone()));
-    LinkHandle { tx, node, cancel }
+    LinkHandle { tx, node, cancel, created: crate::server::unix_ms() }
 }
 
 async fn outbound(

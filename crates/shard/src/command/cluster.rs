@@ -141,14 +141,7 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         b"meet" => meet(ctx, &c, args)?,
         b"addslots" | b"delslots" => {
             let slots = args[2..].iter().map(|a| slot_arg(a)).collect::<Result<Vec<u16>, _>>()?;
-            let add = sub == b"addslots";
-            c.update(
-                ctx.shared,
-                Some(ctx.store),
-                |st, _| if add { st.add_slots(&slots) } else { st.del_slots(&slots) },
-            )
-            .map_err(state_err)?;
-            ctx.out.ok();
+            assign(ctx, &c, &slots, sub == b"addslots")?;
         }
         b"addslotsrange" | b"delslotsrange" => {
             if args.len() % 2 == 1 {
@@ -164,14 +157,7 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 }
                 slots.extend(a..=b);
             }
-            let add = sub == b"addslotsrange";
-            c.update(
-                ctx.shared,
-                Some(ctx.store),
-                |st, _| if add { st.add_slots(&slots) } else { st.del_slots(&slots) },
-            )
-            .map_err(state_err)?;
-            ctx.out.ok();
+            assign(ctx, &c, &slots, sub == b"addslotsrange")?;
         }
         b"flushslots" => {
             if !ctx.store.dbs[0].is_empty() {
@@ -255,9 +241,17 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         b"slots" => slots(ctx, &c.state.lock()),
         b"shards" => shards(ctx, &c.state.lock()),
-        b"links" => links(ctx, &c.state.lock()),
+        b"links" => links(ctx, &c),
         _ => return Err(super::subcommand_syntax(args)),
     }
+    Ok(())
+}
+
+/// ADDSLOTS/DELSLOTS and their RANGE forms, once the slots are parsed.
+fn assign(ctx: &mut Ctx<'_>, c: &Cluster, slots: &[u16], add: bool) -> CmdResult {
+    c.update(ctx.shared, Some(ctx.store), |st, _| if add { st.add_slots(slots) } else { st.del_slots(slots) })
+        .map_err(state_err)?;
+    ctx.out.ok();
     Ok(())
 }
 
@@ -399,21 +393,28 @@ fn shards(ctx: &mut Ctx<'_>, st: &ClusterState) {
     }
 }
 
-/// CLUSTER LINKS: our outbound links (the inbound ones are anonymous).
-fn links(ctx: &mut Ctx<'_>, st: &ClusterState) {
-    let mut up: Vec<&Node> = st.nodes.values().filter(|n| n.link_up).collect();
-    up.sort_by_key(|n| n.id);
-    ctx.out.array(up.len());
-    for n in up {
+/// CLUSTER LINKS: our link to each node ("to") and theirs to us
+/// ("from"). Messages wait in a bounded queue per link rather than a byte
+/// buffer, so the buffer fields read 0; `events` is `rw` while messages
+/// wait to be written.
+fn links(ctx: &mut Ctx<'_>, c: &Cluster) {
+    let up: std::collections::HashSet<slotway_cluster::NodeId> =
+        c.state.lock().nodes.values().filter(|n| n.link_up).map(|n| n.id).collect();
+    let mut rows: Vec<(&str, slotway_cluster::NodeId, u64, usize)> =
+        c.outbound_links().into_iter().filter(|(id, ..)| up.contains(id)).map(|(id, t, q)| ("to", id, t, q)).collect();
+    rows.extend(c.inbound.lock().values().filter_map(|(id, t)| id.map(|id| ("from", id, *t, 0))));
+    rows.sort_by_key(|r| (r.1, r.0));
+    ctx.out.array(rows.len());
+    for (direction, id, created, queued) in rows {
         ctx.out.map(6);
         ctx.out.bulk(b"direction");
-        ctx.out.bulk(b"to");
+        ctx.out.bulk(direction.as_bytes());
         ctx.out.bulk(b"node");
-        ctx.out.bulk(n.id.as_bytes());
+        ctx.out.bulk(id.as_bytes());
         ctx.out.bulk(b"create-time");
-        ctx.out.int(n.ctime as i64);
+        ctx.out.int(created as i64);
         ctx.out.bulk(b"events");
-        ctx.out.bulk(b"rw");
+        ctx.out.bulk(if queued > 0 { b"rw" as &[u8] } else { b"r" });
         ctx.out.bulk(b"send-buffer-allocated");
         ctx.out.int(0);
         ctx.out.bulk(b"send-buffer-used");

@@ -29,16 +29,7 @@ fn run_as(t: &TestServer, mode: Mode, line: &str) -> (String, Option<oneshot::Re
     let mut store = shared.store.lock();
     let mut out = ReplyBuf::new(Proto::Resp2);
     let args = args(line);
-    let mut ctx = Ctx {
-        store: &mut store,
-        shared: &shared,
-        config: &config,
-        client: &mut client,
-        out: &mut out,
-        now: unix_ms(),
-        mode,
-        action: None,
-    };
+    let mut ctx = Ctx::new(&mut store, &shared, &config, &mut client, &mut out, unix_ms(), mode);
     crate::dispatch::execute(&mut ctx, &args);
     let action = ctx.action.take();
     let rx = match action {

@@ -138,16 +138,7 @@ fn apply_chunk(
             getack = Some(repl.master_offset());
         } else if !args.is_empty() {
             let now = unix_ms();
-            let mut ctx = Ctx {
-                store: &mut store,
-                shared,
-                config: &config,
-                client: &mut *client,
-                out: &mut out,
-                now,
-                mode: Mode::Normal,
-                action: None,
-            };
+            let mut ctx = Ctx::new(&mut store, shared, &config, &mut *client, &mut out, now, Mode::Normal);
             crate::dispatch::execute(&mut ctx, args);
             if !store.ready.is_empty() {
                 crate::dispatch::serve_blocked(&mut store, shared);
