@@ -517,3 +517,37 @@ fn redis_py_cluster_client_works() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/shard_cluster.py");
     slotway_testkit::run_redis_py(&[script], port, "redis-py RedisCluster over slotway-shard");
 }
+
+#[test]
+fn shard_channels_stay_in_their_shard() {
+    require_tool!("redis-cli");
+    let cluster = shards(3, 1, 5000);
+    let seed = cluster.masters()[0];
+    wait_until!(Duration::from_secs(10), {
+        let s = cluster.client(seed).call(&["CLUSTER", "SLOTS"]).unwrap();
+        s.array().is_some_and(|a| a.iter().all(|r| r.array().is_some_and(|r| r.len() == 4)))
+    });
+    let slot = key_slot(b"news");
+    let owner = cluster.slot_owner(seed, slot).unwrap();
+    let owner_id = cluster.node_id(owner);
+    let replica = *cluster
+        .replicas()
+        .iter()
+        .find(|&&r| {
+            cluster
+                .cluster_nodes(r)
+                .lines()
+                .any(|l| l.contains("myself") && l.split(' ').nth(3) == Some(owner_id.as_str()))
+        })
+        .expect("the owner's replica");
+    let other = *cluster.masters().iter().find(|&&m| m != owner).unwrap();
+    // A replica takes shard subscriptions for its master's slots, without READONLY.
+    let mut sub = cluster.client(replica);
+    let r = sub.cmd(&["SSUBSCRIBE", "news"]).unwrap();
+    assert!(String::from_utf8_lossy(&r).contains("ssubscribe"), "{}", String::from_utf8_lossy(&r));
+    assert!(cluster.client(other).cmd_str(&["SSUBSCRIBE", "news"]).starts_with(&format!("-MOVED {slot} ")));
+    sub.set_read_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(cluster.client(owner).cmd_str(&["SPUBLISH", "news", "hi"]), ":0\r\n");
+    let msg = sub.read_reply().expect("the shard message reaches the replica");
+    assert_eq!(msg, b"*3\r\n$8\r\nsmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
+}

@@ -94,7 +94,11 @@ pub fn load(text: &str, settings: Settings, now: u64) -> Result<ClusterState, Co
         }
         // Times in the file are from another life of this process.
         n.pong_received = if f[5] != "0" { now } else { 0 };
-        n.config_epoch = f[6].parse().map_err(|_| ConfError { line, msg: "invalid config epoch".into() })?;
+        let epoch: u64 = f[6].parse().map_err(|_| ConfError { line, msg: "invalid config epoch".into() })?;
+        // A replica's line shows its master's epoch (Redis ignores it too).
+        if flags & node::REPLICA == 0 {
+            n.config_epoch = epoch;
+        }
         if flags & node::MYSELF != 0 {
             if myself.is_some() {
                 return bad(line, "more than one myself line");

@@ -244,6 +244,9 @@ impl ClusterState {
                 self.changed();
             }
         }
+        if h.flags & node::MASTER != 0 && self.i_am_master() && h.config_epoch == self.me().config_epoch {
+            self.handle_epoch_collision(id);
+        }
         let sender_master = if h.flags & node::MASTER != 0 { Some(id) } else { self.nodes[&id].master };
         let Some(sm) = sender_master.and_then(|m| self.nodes.get(&m)) else { return };
         if sm.slots == h.slots {
@@ -266,9 +269,6 @@ impl ClusterState {
                 self.send(id, msg);
                 break;
             }
-        }
-        if h.flags & node::MASTER != 0 && self.i_am_master() && h.config_epoch == self.me().config_epoch {
-            self.handle_epoch_collision(id);
         }
     }
 

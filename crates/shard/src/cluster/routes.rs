@@ -110,7 +110,10 @@ pub fn check(ctx: &mut Ctx<'_>, spec: &CommandSpec, args: &[Bytes]) -> Option<St
         }
         return None;
     }
-    if ctx.client.readonly && readonly_cmd && routes.master == owner {
+    // A replica serves its master's slots to READONLY clients, and shard
+    // channels to anyone (Redis 7.0's pubsubshard rule).
+    let shard_pubsub = matches!(spec.name, "ssubscribe" | "sunsubscribe" | "spublish");
+    if (ctx.client.readonly || shard_pubsub) && readonly_cmd && routes.master == owner {
         return None;
     }
     Some(format!("MOVED {slot} {}", routes.addrs[owner as usize]))
