@@ -390,18 +390,27 @@ impl ClusterState {
         self.version += 1;
     }
 
-    /// CLUSTER ADDSLOTS / ADDSLOTSRANGE.
-    pub fn add_slots(&mut self, slots: &[u16]) -> Result<(), StateError> {
+    /// ADDSLOTS/DELSLOTS' argument check: each slot once, and each
+    /// assigned (`want_assigned`) or free, as Redis words the refusal.
+    fn check_slots(&self, slots: &[u16], want_assigned: bool) -> Result<(), StateError> {
         let mut seen = crate::SlotSet::default();
         for &s in slots {
-            if self.owner[s as usize].is_some() {
-                return err(format!("ERR Slot {s} is already busy"));
+            match (self.owner[s as usize].is_some(), want_assigned) {
+                (true, false) => return err(format!("ERR Slot {s} is already busy")),
+                (false, true) => return err(format!("ERR Slot {s} is already unassigned")),
+                _ => {}
             }
             if seen.contains(s) {
                 return err(format!("ERR Slot {s} specified multiple times"));
             }
             seen.insert(s);
         }
+        Ok(())
+    }
+
+    /// CLUSTER ADDSLOTS / ADDSLOTSRANGE.
+    pub fn add_slots(&mut self, slots: &[u16]) -> Result<(), StateError> {
+        self.check_slots(slots, false)?;
         let me = self.myself;
         for &s in slots {
             self.importing.remove(&s);
@@ -413,16 +422,7 @@ impl ClusterState {
 
     /// CLUSTER DELSLOTS / DELSLOTSRANGE.
     pub fn del_slots(&mut self, slots: &[u16]) -> Result<(), StateError> {
-        let mut seen = crate::SlotSet::default();
-        for &s in slots {
-            if self.owner[s as usize].is_none() {
-                return err(format!("ERR Slot {s} is already unassigned"));
-            }
-            if seen.contains(s) {
-                return err(format!("ERR Slot {s} specified multiple times"));
-            }
-            seen.insert(s);
-        }
+        self.check_slots(slots, true)?;
         for &s in slots {
             self.unassign(s);
             self.migrating.remove(&s);

@@ -223,22 +223,27 @@ pub async fn run(shared: Arc<Shared>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+/// The next connection on `listener`, or `None` once the server shuts
+/// down; failed accepts (out of file descriptors and the like) back off
+/// instead of spinning on the error. `what` names the listener in logs.
+pub async fn accept_next(shared: &Shared, listener: &TcpListener, what: &str) -> Option<(TcpStream, SocketAddr)> {
     loop {
         let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
+            _ = shared.shutdown.cancelled() => return None,
             a = listener.accept() => a,
         };
-        let (stream, addr) = match accepted {
-            Ok(s) => s,
+        match accepted {
+            Ok(s) => return Some(s),
             Err(e) => {
-                // Out of file descriptors and the like: back off instead of
-                // spinning on the error.
-                tracing::warn!(error = %e, "accept failed");
+                tracing::warn!(error = %e, listener = what, "accept failed");
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
             }
-        };
+        }
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    while let Some((stream, addr)) = accept_next(&shared, &listener, "clients").await {
         shared.stats.connections_received.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let keepalive = shared.config.load().tcp_keepalive;

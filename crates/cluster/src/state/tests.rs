@@ -105,24 +105,29 @@ impl Sim {
         (0..self.nodes.len()).filter(|i| !self.down.contains(i))
     }
 
-    /// Six nodes, three masters with slots, three replicas.
-    fn six() -> Sim {
-        let mut sim = Sim::new(6, 1000);
-        for i in 1..6 {
+    /// `n` nodes met through node 0; nodes 0-2 masters of a third of
+    /// the slots each; `replicas` as (replica, master) pairs.
+    fn formed(n: usize, replicas: &[(usize, usize)]) -> Sim {
+        let mut sim = Sim::new(n, 1000);
+        for i in 1..n {
             sim.nodes[0].meet("127.0.0.1", 7000 + i as u16, 17000 + i as u16, sim.now).unwrap();
         }
         sim.run(3000);
         let ranges = [(0u16, 5460u16), (5461, 10922), (10923, 16383)];
         for (i, (a, b)) in ranges.into_iter().enumerate() {
-            let slots: Vec<u16> = (a..=b).collect();
-            sim.nodes[i].add_slots(&slots).unwrap();
+            sim.nodes[i].add_slots(&(a..=b).collect::<Vec<u16>>()).unwrap();
         }
-        for i in 0..3 {
-            let m = sim.id(i);
-            sim.nodes[3 + i].replicate(m.as_bytes(), true).unwrap();
+        for &(r, m) in replicas {
+            let id = sim.id(m);
+            sim.nodes[r].replicate(id.as_bytes(), true).unwrap();
         }
         sim.run(3000);
         sim
+    }
+
+    /// Six nodes, three masters with slots, three replicas.
+    fn six() -> Sim {
+        Sim::formed(6, &[(3, 0), (4, 1), (5, 2)])
     }
 }
 
@@ -187,21 +192,8 @@ fn coordinated_manual_failover_swaps_roles() {
 
 #[test]
 fn a_spare_replica_migrates_to_an_orphaned_master() {
-    let mut sim = Sim::new(7, 1000);
-    for i in 1..7 {
-        sim.nodes[0].meet("127.0.0.1", 7000 + i as u16, 17000 + i as u16, sim.now).unwrap();
-    }
-    sim.run(3000);
-    let ranges = [(0u16, 5460u16), (5461, 10922), (10923, 16383)];
-    for (i, (a, b)) in ranges.into_iter().enumerate() {
-        sim.nodes[i].add_slots(&(a..=b).collect::<Vec<u16>>()).unwrap();
-    }
     // Master 0 has two replicas (3 and 6), masters 1 and 2 one each.
-    for (r, m) in [(3, 0), (4, 1), (5, 2), (6, 0)] {
-        let id = sim.id(m);
-        sim.nodes[r].replicate(id.as_bytes(), true).unwrap();
-    }
-    sim.run(3000);
+    let mut sim = Sim::formed(7, &[(3, 0), (4, 1), (5, 2), (6, 0)]);
     // Master 1's only replica dies: master 1 is orphaned.
     sim.down.insert(4);
     sim.run(12_000);

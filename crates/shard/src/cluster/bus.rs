@@ -57,21 +57,9 @@ pub async fn listen(shared: &Arc<Shared>, bind: &[String], cport: u16) -> anyhow
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(inbound(shared.clone(), stream, peer));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cluster bus accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
+    while let Some((stream, peer)) = crate::server::accept_next(&shared, &listener, "cluster bus").await {
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(inbound(shared.clone(), stream, peer));
     }
 }
 
