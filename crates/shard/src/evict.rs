@@ -320,7 +320,7 @@ fn pick(store: &mut Store, settings: &Settings, rng: &mut impl Rng) -> Option<(u
             store.evict.next_db = (store.evict.next_db + 1) % n;
             let db = store.evict.next_db;
             let mut got = None;
-            store.dbs[db].sample(1, volatile, rng, |k, _| got = Some(k.clone()));
+            store.dbs[db].sample(1, volatile, rng, |k, _| got = Some(Blob::from(k)));
             if let Some(key) = got {
                 return Some((db, key));
             }

@@ -26,6 +26,9 @@ use crate::pubsub::Message;
 use crate::server::{unix_ms, Shared};
 use crate::store::Waiter;
 
+/// Pipelined requests whose keys are prefetched together.
+const PREFETCH_WINDOW: usize = crate::store::db::PREFETCH_MAX;
+
 /// Output buffers above this are released after a write instead of kept
 /// for reuse, so one huge reply does not pin memory for the connection's
 /// lifetime.
@@ -268,7 +271,18 @@ impl Session {
             let size = config.int("repl-backlog-size").clamp(1, 1 << 40) as usize;
             shared.repl.ensure_backlog(shared, size, true);
         }
+        let mut prefetched = 0;
         while let Some(args) = pending.pop_front() {
+            if prefetched == 0 && !pending.is_empty() {
+                // A pipeline: warm the next requests' keys (most commands
+                // name their first key right after their name).
+                if let Some(db) = store.dbs.get(client.db) {
+                    let next = std::iter::once(&args).chain(pending.iter()).take(PREFETCH_WINDOW);
+                    db.prefetch(next.filter_map(|a| a.get(1)).map(|k| &k[..]));
+                }
+                prefetched = PREFETCH_WINDOW;
+            }
+            prefetched = prefetched.saturating_sub(1);
             if let Some(until) = shared.pause.holds_request(|| crate::command::client::may_write(shared, &args, client))
             {
                 pending.push_front(args);

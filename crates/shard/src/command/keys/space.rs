@@ -12,8 +12,7 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let pattern = &args[1][..];
     let all = pattern == b"*";
     let (db, out) = ctx.split();
-    let found: Vec<&[u8]> =
-        db.iter(now).map(|(k, _)| &k[..]).filter(|k| all || glob_match(pattern, k, false)).collect();
+    let found: Vec<&[u8]> = db.iter(now).map(|(k, _)| k).filter(|k| all || glob_match(pattern, k, false)).collect();
     out.array(found.len());
     for k in found {
         out.bulk(k);

@@ -10,7 +10,7 @@
 use rand::Rng;
 use slotway_slots::SLOTS;
 
-use super::{Blob, Db, Entry};
+use super::{Bucket, Db, Entry};
 
 impl Db {
     /// Calls `f` on up to `count` distinct keys picked at random, at most
@@ -22,7 +22,7 @@ impl Db {
         count: usize,
         volatile_only: bool,
         rng: &mut impl Rng,
-        mut f: impl FnMut(&Blob, &Entry),
+        mut f: impl FnMut(&[u8], &Entry),
     ) -> usize {
         let available = if volatile_only { self.volatile_len } else { self.len };
         let want = count.min(available);
@@ -43,11 +43,11 @@ impl Db {
             }
             let nth = rng.gen_range(0..here);
             let pick = if volatile_only {
-                table.iter().filter(|(_, e)| e.expire() != 0).nth(nth)
+                table.iter().filter(|Bucket(_, e)| e.expire() != 0).nth(nth)
             } else {
                 table.iter().nth(nth)
             };
-            if let Some((k, e)) = pick {
+            if let Some(Bucket(k, e)) = pick {
                 f(k, e);
                 seen += 1;
                 if seen == want {
@@ -81,7 +81,7 @@ mod tests {
             db.insert(format!("k{i}").as_bytes(), e);
         }
         let mut got = Vec::new();
-        assert_eq!(db.sample(5, false, &mut rng, |k, _| got.push(k.clone())), 5);
+        assert_eq!(db.sample(5, false, &mut rng, |k, _| got.push(k.to_vec())), 5);
         got.sort();
         got.dedup();
         assert_eq!(got.len(), 5);
@@ -98,7 +98,7 @@ mod tests {
         db.insert(b"ttl", s().with_expire(u64::MAX >> 30));
         assert_eq!(db.sample(5, false, &mut rng, |_, _| {}), 2);
         let mut got = Vec::new();
-        assert_eq!(db.sample(5, true, &mut rng, |k, _| got.push(k.clone())), 1);
+        assert_eq!(db.sample(5, true, &mut rng, |k, _| got.push(k.to_vec())), 1);
         assert_eq!(&got[0][..], b"ttl");
     }
 
@@ -112,7 +112,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..2000 {
             db.sample(1, false, &mut rng, |k, _| {
-                seen.insert(k.clone());
+                seen.insert(k.to_vec());
             });
         }
         assert_eq!(seen.len(), 50);

@@ -123,3 +123,9 @@ fn slot_tables_give_room_back_when_emptied() {
     db.insert(b"{t}x", s("v"));
     assert_eq!(db.get(b"{t}x", 0).map(|e| e.value.encoding()), Some("embstr"));
 }
+
+#[test]
+fn a_bucket_is_one_cache_line() {
+    assert_eq!(std::mem::size_of::<super::Bucket>(), 64);
+    assert_eq!(std::mem::align_of::<super::Bucket>(), 64);
+}
