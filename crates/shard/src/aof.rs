@@ -4,9 +4,10 @@
 //! Flow: at start ([`start`]) the manifest's files are replayed into the
 //! keyspace, then an [`writer::Aof`] subscribes to the propagation stream
 //! ([`crate::propagate`]) and appends to the last incremental file: under
-//! `appendfsync always` a session makes its changes reach the disk before
-//! it writes replies ([`before_reply`]); otherwise a writer thread writes
-//! the buffer every millisecond. A cron thread fsyncs once a second under
+//! `appendfsync always` sessions make their changes reach the disk before
+//! they write replies, one fsync for every session the event loop had
+//! ready ([`before_reply`]); otherwise a writer thread writes the buffer
+//! every millisecond. A cron thread fsyncs once a second under
 //! `everysec` and starts automatic rewrites.
 //!
 //! A rewrite (BGREWRITEAOF, `auto-aof-rewrite-*`, `CONFIG SET appendonly
@@ -212,8 +213,7 @@ fn open_at_start(shared: &Shared, st: &mut State, cfg: &Config) -> Result<(), St
 
 fn spawn_writer(w: &Arc<Aof>) -> std::io::Result<()> {
     let weak = Arc::downgrade(w);
-    let handle = std::thread::Builder::new().name("aof-writer".into()).spawn(move || writer::writer_loop(weak))?;
-    let _ = w.writer_thread.set(handle.thread().clone());
+    std::thread::Builder::new().name("aof-writer".into()).spawn(move || writer::writer_loop(weak))?;
     Ok(())
 }
 

@@ -2,17 +2,18 @@
 //! current incremental file.
 //!
 //! Flow: [`Aof::feed`] (under the keyspace lock) encodes into an in-memory
-//! buffer and counts the bytes (`appended`). Before a session writes its
-//! replies it awaits [`Aof::before_reply`]: the first session to get the
-//! file lock becomes the leader and writes everything buffered so far,
-//! from every client, in one write(2) (and with `appendfsync always` one
-//! fdatasync); the others wait without holding a thread, and wake when the
-//! leader is done. So concurrent clients share the syscalls (group
-//! commit), and nobody is answered before its change reached the file (or
-//! the disk, with `always`). With `everysec` the cron thread fsyncs once a
-//! second, outside the file lock. The buffer holds at most the writes
-//! since the last reply went out; a write that fails keeps its bytes for
-//! the next attempt and marks `aof_last_write_status:err`.
+//! buffer and counts the bytes (`appended`). Under `appendfsync always`,
+//! before a session writes its replies it awaits [`Aof::before_reply`]:
+//! the first session to wait leads, lets the other ready sessions feed
+//! theirs, and writes everything buffered so far, from every client, in
+//! one write(2) and one fdatasync; the others wait without holding a
+//! thread and wake when the leader is done (group commit, as Redis's one
+//! fsync per event-loop turn). So nobody is answered before its change
+//! reached the disk. Under `everysec` and `no` the writer thread writes
+//! the buffer every millisecond and replies do not wait (unless the
+//! buffer grows past [`MAX_BUFFERED`]); with `everysec` the cron thread
+//! fsyncs once a second, outside the file lock. A write that fails keeps
+//! its bytes for the next attempt and marks `aof_last_write_status:err`.
 
 use std::fs::File;
 use std::io::Write;
@@ -29,25 +30,29 @@ use crate::propagate::{Consumer, Selector};
 pub const MAX_BUFFERED: u64 = 4 << 20;
 
 /// The background writer of an [`Aof`]: writes what is buffered every
-/// millisecond while writes come in (less often when idle), and under
-/// `appendfsync always` writes and fsyncs as soon as a session waits
-/// (woken by [`Aof::before_reply`]), for everyone who waits by then. Ends
-/// when the writer is dropped (AOF turned off).
+/// millisecond while writes come in (less often when idle). Under
+/// `appendfsync always` sessions write and fsync for themselves
+/// ([`Aof::before_reply`]); the thread only backs them up, syncing what
+/// was fed a poll ago and is still not on disk with no session at it
+/// (writes nobody waits for: expiries, a replica's stream). Ends when the
+/// writer is dropped (AOF turned off).
 pub fn writer_loop(aof: std::sync::Weak<Aof>) {
     let mut idle_rounds = 0u32;
+    let mut fed_before = 0;
     loop {
         let pause = if idle_rounds < 100 { 1 } else { 10 };
         std::thread::park_timeout(std::time::Duration::from_millis(pause));
         let Some(aof) = aof.upgrade() else { return };
-        let always = aof.fsync_policy() == Fsync::Always;
         let appended = aof.feed.appended.load(Ordering::Acquire);
-        let done = if always { &aof.synced } else { &aof.written };
-        if done.load(Ordering::Acquire) < appended {
-            idle_rounds = 0;
-            let _ = aof.write_out(always);
-        } else {
-            idle_rounds = idle_rounds.saturating_add(1);
+        if aof.fsync_policy() == Fsync::Always {
+            if aof.synced.load(Ordering::Acquire) < fed_before && !aof.leading.load(Ordering::Acquire) {
+                let _ = aof.write_out(true);
+            }
+        } else if aof.written.load(Ordering::Acquire) < appended {
+            let _ = aof.write_out(false);
         }
+        idle_rounds = if appended == fed_before { idle_rounds.saturating_add(1) } else { 0 };
+        fed_before = appended;
     }
 }
 
@@ -109,8 +114,19 @@ pub struct Aof {
     progress: tokio::sync::watch::Sender<()>,
     /// Failed writes and fsyncs: a waiter stops waiting on one.
     failures: AtomicU64,
-    /// The background writer, once started ([`writer_loop`]).
-    pub writer_thread: std::sync::OnceLock<std::thread::Thread>,
+    /// A session is leading a group commit (`appendfsync always`).
+    leading: AtomicBool,
+}
+
+/// Held by the session leading a group commit; lets the next one lead
+/// when it is done, or dropped (its connection went away mid-way).
+struct Leading<'a>(&'a Aof);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        self.0.leading.store(false, Ordering::Release);
+        self.0.progress.send_replace(());
+    }
 }
 
 impl Aof {
@@ -131,7 +147,7 @@ impl Aof {
             last_write_ok: AtomicBool::new(true),
             progress: tokio::sync::watch::Sender::new(()),
             failures: AtomicU64::new(0),
-            writer_thread: std::sync::OnceLock::new(),
+            leading: AtomicBool::new(false),
         })
     }
 
@@ -160,10 +176,16 @@ impl Aof {
     }
 
     /// Await before writing replies. Under `appendfsync always` every
-    /// change fed so far reaches the disk first. Under `everysec` and `no`
-    /// the background writer ([`writer_loop`]) writes within a millisecond
-    /// (at most about a second is at risk there anyway, as in Redis), so
-    /// replies only wait when more than [`MAX_BUFFERED`] bytes are behind.
+    /// change fed so far reaches the disk first, by group commit as in
+    /// Redis's event loop: the first session to wait leads. It yields
+    /// once, so that the other sessions the event loop has ready run and
+    /// feed their changes too, then writes and fsyncs everything at once
+    /// on this thread (Redis blocks its loop on that fsync the same way),
+    /// and the sessions that waited meanwhile find their changes covered.
+    /// Under `everysec` and `no` the background writer ([`writer_loop`])
+    /// writes within a millisecond (at most about a second is at risk
+    /// there anyway, as in Redis), so replies only wait when more than
+    /// [`MAX_BUFFERED`] bytes are behind.
     pub async fn before_reply(&self) {
         if !self.reply_must_wait() {
             return;
@@ -171,34 +193,25 @@ impl Aof {
         let always = self.fsync_policy() == Fsync::Always;
         let target = self.feed.appended.load(Ordering::Acquire);
         let done = if always { &self.synced } else { &self.written };
-        if done.load(Ordering::Acquire) >= target {
-            return;
-        }
-        // Subscribed before checking again, so a write that finishes in
-        // between is not missed.
-        let mut progress = self.progress.subscribe();
-        if always {
-            if let Some(t) = self.writer_thread.get() {
-                // The writer thread fsyncs for every waiting session at
-                // once, while the runtime's threads go on serving.
-                let failures = self.failures.load(Ordering::Acquire);
-                t.unpark();
-                while self.synced.load(Ordering::Acquire) < target {
-                    if self.failures.load(Ordering::Acquire) != failures || progress.changed().await.is_err() {
-                        return;
-                    }
-                }
-                return;
-            }
-        }
+        let failures = self.failures.load(Ordering::Acquire);
         loop {
-            if done.load(Ordering::Acquire) >= target {
+            // Subscribed before checking, so a write that finishes in
+            // between is not missed.
+            let mut progress = self.progress.subscribe();
+            if done.load(Ordering::Acquire) >= target || self.failures.load(Ordering::Acquire) != failures {
                 return;
             }
-            if let Some(cur) = self.current.try_lock() {
-                if self.write_locked(cur, always).is_err() {
-                    // Logged and counted; the reply still goes out, as
-                    // Redis's does when a write fails.
+            if always {
+                if !self.leading.swap(true, Ordering::AcqRel) {
+                    let _lead = Leading(self);
+                    tokio::task::yield_now().await;
+                    // A failed write is logged and counted; the reply
+                    // still goes out, as Redis's does.
+                    let _ = self.write_out(true);
+                    return;
+                }
+            } else if let Some(cur) = self.current.try_lock() {
+                if self.write_locked(cur, false).is_err() {
                     return;
                 }
                 continue;
