@@ -107,6 +107,8 @@ pub struct Db {
 
 /// The most keys [`Db::prefetch`] takes at once.
 pub const PREFETCH_MAX: usize = 16;
+/// The longest key [`Db::prefetch`] bothers with.
+const PREFETCH_KEY_MAX: usize = 256;
 
 /// Asks the CPU to start loading the cache line holding `t`, without
 /// waiting for it.
@@ -283,7 +285,9 @@ impl Db {
         // fit in the CPU's window at once.
         let mut probes = [(0usize, 0u64); PREFETCH_MAX];
         let mut n = 0;
-        for (probe, key) in probes.iter_mut().zip(keys) {
+        // A long name is hashed twice for a gain that does not grow with
+        // it (an argument rather than a key, often: a script, a message).
+        for (probe, key) in probes.iter_mut().zip(keys.filter(|k| k.len() <= PREFETCH_KEY_MAX)) {
             let slot = key_slot(key) as usize;
             if let Some(table) = self.slots.get(slot) {
                 prefetch_line(table);

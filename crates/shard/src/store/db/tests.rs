@@ -129,3 +129,32 @@ fn a_bucket_is_one_cache_line() {
     assert_eq!(std::mem::size_of::<super::Bucket>(), 64);
     assert_eq!(std::mem::align_of::<super::Bucket>(), 64);
 }
+
+#[test]
+fn keys_short_and_long_are_found_and_expired_alike() {
+    let mut db = Db::default();
+    let long = "k".repeat(300);
+    for key in ["a", "exactly-twenty-two-byt", "twenty-three-bytes-long", long.as_str()] {
+        db.insert(key.as_bytes(), s("v").with_expire(100));
+        assert!(db.get(key.as_bytes(), 0).is_some(), "{key}");
+        assert!(db.get(key.as_bytes(), 100).is_none(), "{key}");
+    }
+    let expired: Vec<Blob> = db.expired.drain(..).collect();
+    assert_eq!(expired.len(), 4);
+    assert_eq!(&*expired[3], long.as_bytes());
+}
+
+#[test]
+fn prefetch_changes_nothing() {
+    let mut db = Db::default();
+    db.prefetch([&b"nothing yet"[..]].into_iter());
+    for i in 0..100 {
+        db.insert(format!("k{i}").as_bytes(), s("v").with_expire(50));
+    }
+    let long = vec![b'x'; 10_000];
+    let names: Vec<Vec<u8>> = (0..40).map(|i| format!("k{i}").into_bytes()).chain([long, b"absent".to_vec()]).collect();
+    db.prefetch(names.iter().map(|n| &n[..]));
+    assert_eq!((db.len(), db.volatile_len()), (100, 100));
+    assert!(db.expired.is_empty());
+    assert!(db.get(b"k7", 0).is_some());
+}
