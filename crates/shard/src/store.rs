@@ -7,7 +7,6 @@
 //! requests and never across an `.await`.
 
 pub mod db;
-mod key;
 pub mod value;
 pub mod zset;
 
@@ -18,7 +17,6 @@ use hashbrown::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
 pub use db::{Db, Entry};
-pub use key::INLINE as KEY_INLINE;
 pub use value::{Blob, Str, Value};
 
 use crate::client::ClientId;

@@ -29,7 +29,6 @@ use slotway_slots::{key_slot, SLOTS};
 
 use std::collections::VecDeque;
 
-use super::key::Key;
 use super::value::{IndexMap, IndexSet};
 use super::zset::ZSet;
 use super::{Blob, Str, Value};
@@ -45,11 +44,8 @@ pub use entry::{lru_clock, update_lru_clock, Access, Entry, FAR_EXPIRE, LFU_INIT
 /// expiry) with a single probe.
 type SlotTable = HashTable<Bucket>;
 
-/// A key and its entry: 64 bytes, aligned so that a bucket is one cache
-/// line and a lookup of a short key touches one line past the control
-/// bytes, the key's bytes included (see [`Key`]).
-#[repr(align(64))]
-struct Bucket(Key, Entry);
+/// A key and its entry.
+struct Bucket(Blob, Entry);
 
 /// What a lookup does with a key whose time has passed. One value per
 /// process: a server is a master or a replica as a whole.
@@ -114,7 +110,7 @@ const PREFETCH_KEY_MAX: usize = 256;
 /// waiting for it.
 #[inline(always)]
 #[allow(unsafe_code)]
-fn prefetch_line<T>(t: &T) {
+fn prefetch_line<T: ?Sized>(t: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint that never faults and reads nothing the
     // program sees; SSE is part of every x86_64 target.
@@ -228,7 +224,7 @@ impl Db {
                 *len -= 1;
                 volatile[slot] -= 1;
                 *volatile_len -= 1;
-                expired.push(k.into_blob());
+                expired.push(k);
                 None
             }
             Ok(occupied) => {
@@ -272,11 +268,12 @@ impl Db {
     /// Starts loading the memory that lookups of `keys` will touch, so
     /// that a pipelined batch does not pay its cache misses one after
     /// another: each lookup otherwise stalls on the slot's table header,
-    /// then its control bytes, then the bucket, all dependent loads. Here
-    /// every header is prefetched at once, then each table's probe finds
-    /// its candidate bucket (reading the control bytes, now overlapping
-    /// between keys) and prefetches it. Nothing is changed and nothing
-    /// waits on the buckets; a name that is no key costs a wasted probe.
+    /// then its control bytes, then the bucket, then the key's bytes, all
+    /// dependent loads. Here every header is prefetched at once, then each
+    /// table's probe finds its candidate bucket (reading the control
+    /// bytes, now overlapping between keys) and prefetches it, then the
+    /// key bytes behind each bucket. Nothing is changed; a name that is
+    /// no key costs a wasted probe.
     pub fn prefetch<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) {
         if self.slots.is_empty() {
             return;
@@ -295,10 +292,16 @@ impl Db {
             *probe = (slot, Self::hash(&self.hasher, key));
             n += 1;
         }
-        for &(slot, hash) in probes.iter().take(n) {
-            if let Some(bucket) = self.slots.get(slot).and_then(|t| t.iter_hash(hash).next()) {
-                prefetch_line(bucket);
+        let mut found: [Option<&Bucket>; PREFETCH_MAX] = [None; PREFETCH_MAX];
+        for (&(slot, hash), found) in probes.iter().take(n).zip(&mut found) {
+            *found = self.slots.get(slot).and_then(|t| t.iter_hash(hash).next());
+            if let Some(bucket) = found {
+                prefetch_line(*bucket);
             }
+        }
+        // By now the first buckets have arrived: their keys' bytes next.
+        for Bucket(key, _) in found.iter().take(n).flatten() {
+            prefetch_line(&**key);
         }
     }
 
@@ -426,9 +429,7 @@ impl Db {
     }
 
     pub fn keys_in_slot(&self, slot: u16, max: usize) -> Vec<Blob> {
-        self.slots
-            .get(slot as usize)
-            .map_or(Vec::new(), |t| t.iter().take(max).map(|Bucket(k, _)| Blob::from(&**k)).collect())
+        self.slots.get(slot as usize).map_or(Vec::new(), |t| t.iter().take(max).map(|Bucket(k, _)| k.clone()).collect())
     }
 
     /// Every live key and its entry, in slot order.
@@ -460,7 +461,7 @@ impl Db {
             for Bucket(k, e) in self.slots[slot].iter() {
                 visited += 1;
                 if !e.is_expired(now) && keep(k, e) {
-                    out.push(Blob::from(&**k));
+                    out.push(k.clone());
                 }
             }
             slot += 1;
@@ -490,7 +491,7 @@ impl Db {
             })?;
             let Bucket(key, entry) = self.slots[slot].iter().nth(nth)?;
             if !entry.is_expired(now) {
-                return Some(Blob::from(&**key));
+                return Some(key.clone());
             }
             self.purge_slot(slot, now);
         }
@@ -520,7 +521,7 @@ impl Db {
         let before = map.len();
         map.retain(|Bucket(k, e)| {
             if e.is_expired(now) {
-                out.push(std::mem::take(k).into_blob());
+                out.push(std::mem::take(k));
                 false
             } else {
                 true
@@ -594,7 +595,7 @@ impl Db {
         self.adjust_volatile(slot, e.expire() != 0, false);
         self.forget_far(key);
         if e.is_expired(now) {
-            self.expired.push(k.into_blob());
+            self.expired.push(k);
             return None;
         }
         Some(e)

@@ -206,10 +206,8 @@ fn alloc(len: usize) -> usize {
 /// samples nested values).
 fn key_footprint(key: &[u8], e: &Entry, samples: usize) -> usize {
     const FAT_PTR: usize = 16;
-    // Slot map bucket (key and entry, one cache line), one control byte,
-    // and the key's bytes when too long to sit in the bucket.
-    let spilled = if key.len() > crate::store::KEY_INLINE { alloc(key.len()) } else { 0 };
-    let base = 64 + 1 + spilled;
+    // Slot map bucket: key pointer, entry, one control byte.
+    let base = alloc(key.len()) + FAT_PTR + std::mem::size_of::<Entry>() + 1;
     fn sampled<'a>(n: usize, samples: usize, sizes: impl Iterator<Item = usize> + 'a) -> usize {
         let (mut seen, mut total) = (0usize, 0usize);
         for s in sizes.take(samples) {

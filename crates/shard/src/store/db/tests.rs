@@ -125,13 +125,7 @@ fn slot_tables_give_room_back_when_emptied() {
 }
 
 #[test]
-fn a_bucket_is_one_cache_line() {
-    assert_eq!(std::mem::size_of::<super::Bucket>(), 64);
-    assert_eq!(std::mem::align_of::<super::Bucket>(), 64);
-}
-
-#[test]
-fn keys_short_and_long_are_found_and_expired_alike() {
+fn keys_of_any_length_are_found_and_expired_alike() {
     let mut db = Db::default();
     let long = "k".repeat(300);
     for key in ["a", "exactly-twenty-two-byt", "twenty-three-bytes-long", long.as_str()] {
